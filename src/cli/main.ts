@@ -1,0 +1,84 @@
+/**
+ * guestkit command line. Command modules are imported lazily so `--version` and `--help` start
+ * fast (no zod, no format code loaded).
+ */
+import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { reportError, setDebug, EXIT_USAGE } from './errors.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('guestkit')
+    .description('Detect, inspect and convert virtual-machine disk images (raw, qcow2, VMDK, VHD, VDI) without QEMU.')
+    .version(pkg.version, '-V, --version')
+    .option('--debug', 'print stack traces with errors')
+    .showSuggestionAfterError()
+    .exitOverride()
+    .configureOutput({ outputError: (str, write) => write(str) })
+    .hook('preAction', (cmd) => setDebug(Boolean(cmd.optsWithGlobals().debug)));
+
+  program
+    .command('detect')
+    .description('name the format of an image from its content (never its extension)')
+    .argument('[image]', 'image file')
+    .option('--image <file>', 'image file (alternative to the positional argument)')
+    .option('--json', 'print a JSON object')
+    .option('--output <fmt>', 'human or json', 'human')
+    .addHelpText('after', '\nExamples:\n  guestkit detect disk.vmdk\n  guestkit detect --image disk.img --json')
+    .action(async (image, opts) => (await import('./detect.js')).run(image ?? opts.image, opts));
+
+  program
+    .command('info')
+    .description('show what an image is: format, sizes, backing file, format-specific fields')
+    .argument('[image]', 'image file')
+    .option('--image <file>', 'image file (alternative to the positional argument)')
+    .option('-f, --format <fmt>', 'image format (detected when omitted)')
+    .option('--json', 'same as --output json')
+    .option('--output <fmt>', 'human or json', 'human')
+    .option('--allow-outside', 'follow backing/extent paths outside the image folder')
+    .addHelpText('after', '\nExamples:\n  guestkit info disk.qcow2\n  guestkit info --output json disk.vhd')
+    .action(async (image, opts) => (await import('./info.js')).run(image ?? opts.image, opts));
+
+  program
+    .command('convert')
+    .description('convert an image to another format (backing chains are flattened)')
+    .argument('[source]', "source image, or '-' for standard input")
+    .argument('[output]', "output image, or '-' for standard output")
+    .option('--source <file>', 'source image (alternative to the positional argument)')
+    .option('--output <file>', 'output image (alternative to the positional argument)')
+    .option('-f, --source-format <fmt>', 'source format (detected when omitted)')
+    .option('-O, --format <fmt>', "output format (from the output's extension when omitted, else raw)")
+    .option('-c, --compress', 'compress the output (qcow2, streamOptimized vmdk)')
+    .option('--compress-output', 'same as -c')
+    .option('-o, --options <k=v,...>', 'format options, e.g. cluster_size=64k,compat=0.10')
+    .option('-p, --progress', 'show a progress bar on stderr')
+    .option('-S, --sparse-size <size>', 'minimum run of zeros left as a hole (0 writes everything)', '4k')
+    .option('-m, --parallel <n>', 'parallel compression jobs')
+    .option('--force', 'overwrite an existing output')
+    .option('--allow-outside', 'follow backing/extent paths outside the source image folder')
+    .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  guestkit convert disk.vmdk disk.qcow2\n  guestkit convert -O vpc -o subformat=fixed disk.qcow2 disk.vhd\n  guestkit convert --source disk.vdi --output disk.raw --format raw',
+    )
+    .action(async (source, output, opts) => (await import('./convert.js')).run(source ?? opts.source, output ?? opts.output, opts));
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return (process.exitCode as number | undefined) ?? 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version end here with code 0; parse errors were already printed.
+      return e.exitCode === 0 ? 0 : EXIT_USAGE;
+    }
+    return reportError(e);
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * Opening an image by path: detect (or take the given format), open through the driver, and let
+ * the driver open the files it names (backing files, extents) through the same policy.
+ */
+import { realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { LimitExceededError, UnsupportedFeatureError, UsageError, CorruptImageError } from '../errors.js';
+import { FileSource, type ByteSource } from '../stream/source.js';
+import { retryingSource } from '../stream/retry.js';
+import { byName } from './registry.js';
+import { detectSource } from './detect.js';
+import type { FormatDriver, ImageReader, OpenContext } from './types.js';
+
+/** Deeper chains than this are refused: real chains are a handful of snapshots deep, loops are endless. */
+export const MAX_CHAIN_DEPTH = 64;
+
+export interface OpenOptions {
+  /** Skip detection and open as this format. */
+  format?: string;
+  /** Allow backing/extent/parent paths outside the image's folder. */
+  allowOutside?: boolean;
+  /** Open backing files (default true). */
+  openBacking?: boolean;
+  /** Name shown in messages (defaults to the path). */
+  name?: string;
+}
+
+function canonical(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return resolve(path);
+  }
+}
+
+async function openWithDriver(source: ByteSource, format: string | undefined, ctx: OpenContext): Promise<ImageReader> {
+  let driver: FormatDriver;
+  if (format) driver = byName(format);
+  else driver = (await detectSource(source)).driver;
+  if (!driver.open) {
+    throw new UnsupportedFeatureError(`${driver.name} images cannot be read`, { file: ctx.file });
+  }
+  return driver.open(source, ctx);
+}
+
+const openChild: OpenContext['openImage'] = async (path, format, parent) => {
+  const depth = parent.depth + 1;
+  if (depth > MAX_CHAIN_DEPTH) {
+    throw new LimitExceededError(`backing chain is deeper than ${MAX_CHAIN_DEPTH} images`, { file: parent.file, field: 'backing chain' });
+  }
+  const key = canonical(path);
+  if (parent.chain.includes(key)) {
+    throw new CorruptImageError(`backing chain loops back to ${path}`, { file: parent.file, field: 'backing file' });
+  }
+  const source = retryingSource(await FileSource.open(path));
+  const ctx: OpenContext = { ...parent, file: path, path, depth, chain: [...parent.chain, key] };
+  try {
+    return await openWithDriver(source, format, ctx);
+  } catch (e) {
+    await source.close();
+    throw e;
+  }
+};
+
+export function rootContext(file: string, path: string | undefined, opts: OpenOptions): OpenContext {
+  return {
+    file,
+    path,
+    allowOutside: opts.allowOutside ?? false,
+    openBacking: opts.openBacking ?? true,
+    depth: 0,
+    chain: path ? [canonical(path)] : [],
+    openImage: openChild,
+  };
+}
+
+export async function openImage(path: string, opts: OpenOptions = {}): Promise<ImageReader> {
+  if (!path) throw new UsageError('no image file given');
+  const source = retryingSource(await FileSource.open(path, opts.name ?? path));
+  try {
+    return await openWithDriver(source, opts.format, rootContext(opts.name ?? path, path, opts));
+  } catch (e) {
+    await source.close();
+    throw e;
+  }
+}
+
+/** Opens an image from an already-open source (a pipe, a buffer). */
+export async function openSource(source: ByteSource, opts: OpenOptions = {}): Promise<ImageReader> {
+  return openWithDriver(source, opts.format, rootContext(opts.name ?? source.name, undefined, opts));
+}

@@ -1,0 +1,32 @@
+import { z } from 'zod';
+import { UnsupportedFeatureError } from '../../errors.js';
+import type { FormatDriver } from '../types.js';
+import { RawReader } from './reader.js';
+import { RawWriter } from './writer.js';
+
+export const rawOptions = z
+  .object({
+    /** Write zero ranges out explicitly (for targets that already hold data). */
+    zeroes: z.boolean().optional(),
+  })
+  .strict();
+
+export const rawDriver: FormatDriver = {
+  name: 'raw',
+  description: 'raw disk image (the virtual disk byte for byte)',
+  extensions: ['raw', 'img', 'bin', 'iso', 'dd'],
+  capabilities: { read: true, write: true, streamRead: true, streamWrite: true, compression: false, backing: false },
+  optionsSchema: rawOptions,
+  // Lowest positive score: any other format's magic wins (QEMU raw_probe returns 1).
+  probe: () => ({ score: 1 }),
+  async open(source, ctx) {
+    if (source.size === undefined) {
+      throw new UnsupportedFeatureError('raw input from a pipe has no known size; save it to a file first', { file: ctx.file });
+    }
+    return new RawReader(source, source.size, ctx.path);
+  },
+  async create(sink, spec) {
+    const opts = rawOptions.parse(spec.options);
+    return new RawWriter(sink, spec.virtualSize, opts.zeroes ?? false);
+  },
+};

@@ -1,0 +1,49 @@
+/**
+ * Paths found inside images (backing files, VMDK extents, VHD parent locators) are untrusted.
+ * They are resolved against the folder of the image that names them and must stay inside it —
+ * after following symlinks — unless the caller allows otherwise. A hostile image could otherwise
+ * make us read /etc/shadow into a converted disk.
+ */
+import { realpathSync } from 'node:fs';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { ConfinementError, UsageError } from '../../errors.js';
+
+export interface ConfineOptions {
+  /** File that names the path (for messages and as the base of relative names). */
+  referrer: string;
+  /** What kind of reference this is: "backing file", "extent", "parent locator". */
+  what: string;
+  allowOutside: boolean;
+}
+
+function realOrSelf(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return p;
+  }
+}
+
+/** Resolves `name` as written in `referrer` and checks that it stays in the referrer's folder. */
+export function resolveConfined(name: string, opts: ConfineOptions): string {
+  if (name.length === 0 || name.includes('\0')) {
+    throw new UsageError(`${opts.what} name is empty or contains a NUL byte`, { file: opts.referrer, field: opts.what });
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(name) && !name.startsWith('file://')) {
+    throw new ConfinementError(`${opts.what} '${name}' is a network URL; only local files are supported`, { file: opts.referrer, field: opts.what });
+  }
+  const plain = name.startsWith('file://') ? decodeURIComponent(name.slice(7)) : name;
+  const folder = dirname(resolve(opts.referrer));
+  const target = isAbsolute(plain) ? resolve(plain) : resolve(folder, plain);
+  if (opts.allowOutside) return target;
+  const realFolder = realOrSelf(folder);
+  const realTarget = realOrSelf(target);
+  const rel = relative(realFolder, realTarget);
+  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+    throw new ConfinementError(
+      `${opts.what} '${name}' lies outside the image's folder ${realFolder}; pass --allow-outside (library: allowOutside) if you trust this image`,
+      { file: opts.referrer, field: opts.what },
+    );
+  }
+  return target;
+}

@@ -1,0 +1,158 @@
+/**
+ * The contracts every format implements. A format is a folder plus one line in the registry;
+ * nothing outside the folder knows its layout. Convert, map, compare and check use only
+ * `read()` and `extents()` of a reader and the four calls of a writer.
+ */
+import type { z } from 'zod';
+import type { ByteSource } from '../stream/source.js';
+import type { ByteSink } from '../stream/sink.js';
+
+/** A run of the virtual disk, as `qemu-img map` describes it. */
+export interface Extent {
+  offset: number;
+  length: number;
+  /**
+   * data: bytes stored in some layer; zero: known to read as zeros (zero flag, zero block, or
+   * unallocated with nothing beneath); unallocated: this layer has nothing and defers to a backing
+   * layer at `depth` or beyond (for a top-level reader with no backing, runs are 'zero').
+   */
+  kind: 'data' | 'zero' | 'unallocated';
+  /** Which layer of the chain answered: 0 = the image itself, 1 = its backing file, … */
+  depth: number;
+  /** Where the data lives in its file, when it is stored there uncompressed (map's "offset"). */
+  hostOffset?: number;
+}
+
+/** What `info` prints; formats add their own fields under `formatSpecific`. */
+export interface FormatInfo {
+  format: string;
+  subformat?: string;
+  virtualSize: number;
+  clusterSize?: number;
+  dirty?: boolean;
+  backingFile?: string;
+  backingFileFull?: string;
+  backingFormat?: string;
+  snapshots?: SnapshotInfo[];
+  /** Shown under `format-specific` in JSON, mirroring qemu-img's `{type, data}`. */
+  formatSpecific?: Record<string, unknown>;
+  /** Non-fatal observations made while opening (damaged footer repaired from the copy, …). */
+  warnings?: string[];
+}
+
+export interface SnapshotInfo {
+  id: string;
+  name: string;
+  vmStateSize: number;
+  dateSec: number;
+  dateNsec: number;
+  vmClockNsec: number;
+  icount?: number;
+}
+
+export interface ImageReader {
+  readonly format: string;
+  readonly virtualSize: number;
+  /** Reads exactly `length` bytes of the virtual disk at `offset` (zeros past the data of any layer). */
+  read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
+  /** Allocation runs in increasing order, covering [from, to) without gaps. */
+  extents(from?: number, to?: number): AsyncIterable<Extent>;
+  info(): FormatInfo;
+  /** The files this image is made of (itself, extents, backing files), for overwrite protection. */
+  files(): string[];
+  close(): Promise<void>;
+}
+
+export interface ImageWriter {
+  /** Blocks arrive in increasing offset order; `data` may be reused by the caller after the promise settles. */
+  write(offset: number, data: Uint8Array): Promise<void>;
+  /** A run that must read as zeros; the writer leaves it unallocated where the format allows. */
+  writeZeroes(offset: number, length: number): Promise<void>;
+  /** Writes the remaining metadata; after it resolves, the sink holds a complete image. */
+  finish(): Promise<void>;
+  /** Gives up; the caller discards the sink. */
+  abort(): Promise<void>;
+  /**
+   * Preferred block size: the engine aligns the blocks it hands over to this (a cluster, a grain),
+   * so a writer never has to merge partial units. A multiple of 512.
+   */
+  readonly blockSize?: number;
+}
+
+export interface Capabilities {
+  read: boolean;
+  write: boolean;
+  /** Can be read in one forward pass from a pipe. */
+  streamRead: boolean;
+  /** Can be written in one forward pass to a pipe (given the source's allocation map). */
+  streamWrite: boolean;
+  compression: boolean;
+  backing: boolean;
+}
+
+export interface ProbeInput {
+  /** The first bytes of the file (at least 512 when the file is that long). */
+  head: Uint8Array;
+  /** The last bytes of the file (at least 512 when the file is that long); empty for a pipe. */
+  tail: Uint8Array;
+  /** File size, or undefined for a pipe. */
+  size: number | undefined;
+}
+
+export interface ProbeResult {
+  /** 100 for a certain magic, 1 for raw. */
+  score: number;
+  subformat?: string;
+}
+
+/** Where a reader may open the other files its image names (backing files, extents, parents). */
+export interface OpenContext {
+  /** Display name of the file being opened. */
+  file: string;
+  /** Filesystem path of the file, when it is one (absent for pipes and buffers). */
+  path?: string;
+  /** Allow backing, parent and extent paths outside the image's folder. */
+  allowOutside: boolean;
+  /** Open backing files at all (qemu-img's -U / no-backing for info). */
+  openBacking: boolean;
+  /** How deep in a backing chain this image sits; capped by MAX_CHAIN_DEPTH. */
+  depth: number;
+  /** Canonical paths of the images above this one, to refuse loops. */
+  chain: string[];
+  /** Opens another image (backing/parent) through the registry, with the same policy. */
+  openImage(path: string, format: string | undefined, ctx: OpenContext): Promise<ImageReader>;
+}
+
+export interface CreateSpec {
+  virtualSize: number;
+  /** Parsed by the driver's schema. */
+  options: Record<string, unknown>;
+  /** Compress data (qcow2 -c, streamOptimized grains). */
+  compress?: boolean;
+  /** Parallel compression jobs. */
+  parallelism?: number;
+  /** Path of the output, when it is a file (flat extents, split files are named after it). */
+  path?: string;
+  /** Display name. */
+  file: string;
+  /**
+   * The source's allocation map, when known in advance: lets one-pass writers plan their metadata
+   * before the first block (a pipe target cannot be rewound). Iterable more than once.
+   */
+  allocation?: () => AsyncIterable<Extent>;
+  /** Create extra files next to `path` (split extents), through the same atomic mechanism. */
+  openSideFile?: (path: string) => Promise<ByteSink>;
+}
+
+export interface FormatDriver {
+  readonly name: string;
+  readonly aliases?: readonly string[];
+  readonly description: string;
+  readonly extensions: readonly string[];
+  readonly capabilities: Capabilities;
+  readonly optionsSchema?: z.ZodType<Record<string, unknown>>;
+  /** Never throws; returns null when the bytes are not this format. */
+  probe(input: ProbeInput): ProbeResult | null;
+  open?(source: ByteSource, ctx: OpenContext): Promise<ImageReader>;
+  create?(sink: ByteSink, spec: CreateSpec): Promise<ImageWriter>;
+}

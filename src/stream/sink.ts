@@ -1,0 +1,152 @@
+/**
+ * Byte sinks: where a format writer puts its bytes. A file sink takes any offset and leaves
+ * holes where nothing is written; a pipe sink takes increasing offsets only and fills gaps with
+ * zero bytes, since a pipe cannot hold a hole.
+ */
+import { open as fsOpen, type FileHandle } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
+import { IoError, toIoError } from '../errors.js';
+
+export interface ByteSink {
+  readonly name: string;
+  /** True when writes may go backwards and holes are possible. */
+  readonly seekable: boolean;
+  write(offset: number, data: Uint8Array): Promise<void>;
+  /** Sets the final length: truncates or extends a file (sparsely), pads a pipe with zeros. */
+  setLength(length: number): Promise<void>;
+  /** Flushes to stable storage where that means anything. */
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class FileSink implements ByteSink {
+  readonly seekable = true;
+  private constructor(
+    readonly name: string,
+    private readonly fh: FileHandle,
+  ) {}
+
+  /** `flags` 'wx' refuses an existing file; 'r+' writes into an existing one. */
+  static async open(path: string, flags: 'wx' | 'w' | 'r+' = 'wx', name = path): Promise<FileSink> {
+    try {
+      return new FileSink(name, await fsOpen(path, flags, 0o644));
+    } catch (e) {
+      throw toIoError(e, name, 'open for writing');
+    }
+  }
+
+  async write(offset: number, data: Uint8Array): Promise<void> {
+    let done = 0;
+    while (done < data.length) {
+      try {
+        const { bytesWritten } = await this.fh.write(data, done, data.length - done, offset + done);
+        done += bytesWritten;
+      } catch (e) {
+        throw toIoError(e, this.name, 'write', offset + done);
+      }
+    }
+  }
+
+  async setLength(length: number): Promise<void> {
+    try {
+      await this.fh.truncate(length);
+    } catch (e) {
+      throw toIoError(e, this.name, 'truncate', length);
+    }
+  }
+
+  async sync(): Promise<void> {
+    try {
+      await this.fh.sync();
+    } catch (e) {
+      throw toIoError(e, this.name, 'fsync');
+    }
+  }
+
+  close(): Promise<void> {
+    return this.fh.close().catch(() => {});
+  }
+}
+
+const ZERO_CHUNK = new Uint8Array(1 << 20);
+
+/** A forward-only sink over a Node Writable (stdout). Awaiting each write is its backpressure. */
+export class StreamSink implements ByteSink {
+  readonly seekable = false;
+  private position = 0;
+  constructor(
+    private readonly stream: Writable,
+    readonly name = '<stdout>',
+  ) {}
+
+  private push(data: Uint8Array): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const ok = this.stream.write(data, (e) => (e ? reject(toIoError(e, this.name, 'write', this.position)) : undefined));
+      this.position += data.length;
+      if (ok) resolve();
+      else {
+        const onError = (e: Error) => reject(toIoError(e, this.name, 'write', this.position));
+        this.stream.once('error', onError);
+        this.stream.once('drain', () => {
+          this.stream.off('error', onError);
+          resolve();
+        });
+      }
+    });
+  }
+
+  private async padTo(offset: number): Promise<void> {
+    while (this.position < offset) {
+      await this.push(ZERO_CHUNK.subarray(0, Math.min(ZERO_CHUNK.length, offset - this.position)));
+    }
+  }
+
+  async write(offset: number, data: Uint8Array): Promise<void> {
+    if (offset < this.position) {
+      throw new IoError(`cannot write backwards to a pipe (offset ${offset}, already at ${this.position})`, { file: this.name, offset });
+    }
+    await this.padTo(offset);
+    // Copy: the caller may reuse its buffer as soon as we return, but the stream may still hold it.
+    await this.push(Uint8Array.prototype.slice.call(data));
+  }
+
+  async setLength(length: number): Promise<void> {
+    if (length < this.position) throw new IoError(`cannot shorten a pipe to ${length} bytes`, { file: this.name });
+    await this.padTo(length);
+  }
+
+  async sync(): Promise<void> {}
+
+  async close(): Promise<void> {
+    if (this.stream === process.stdout) return;
+    await new Promise<void>((r) => this.stream.end(r));
+  }
+}
+
+export class BufferSink implements ByteSink {
+  readonly seekable = true;
+  private data = new Uint8Array(0);
+  private length = 0;
+  constructor(readonly name = '<buffer>') {}
+  private ensure(n: number): void {
+    if (n <= this.data.length) return;
+    const next = new Uint8Array(Math.max(n, this.data.length * 2));
+    next.set(this.data.subarray(0, this.length));
+    this.data = next;
+  }
+  async write(offset: number, data: Uint8Array): Promise<void> {
+    this.ensure(offset + data.length);
+    this.data.set(data, offset);
+    this.length = Math.max(this.length, offset + data.length);
+  }
+  async setLength(length: number): Promise<void> {
+    this.ensure(length);
+    if (length < this.length) this.data.fill(0, length, this.length);
+    this.length = length;
+  }
+  async sync(): Promise<void> {}
+  async close(): Promise<void> {}
+  bytes(): Uint8Array {
+    return this.data.subarray(0, this.length);
+  }
+}
