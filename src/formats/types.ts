@@ -144,6 +144,25 @@ export interface CreateSpec {
   openSideFile?: (path: string) => Promise<ByteSink>;
 }
 
+/** Result of a consistency check, with qemu-img check's JSON field names. */
+export interface CheckResult {
+  filename: string;
+  format: string;
+  /** Problems that make data wrong or unsafe to write (qemu-img: "corruptions"). */
+  corruptions: number;
+  /** Space marked used but referenced by nothing (qemu-img: "leaks"). */
+  leaks: number;
+  /** Internal failures while checking (qemu-img: "check-errors"). */
+  checkErrors: number;
+  /** One line per problem, qemu-img's wording where it has one. */
+  messages: string[];
+  imageEndOffset?: number;
+  totalClusters?: number;
+  allocatedClusters?: number;
+  fragmentedClusters?: number;
+  compressedClusters?: number;
+}
+
 export interface FormatDriver {
   readonly name: string;
   readonly aliases?: readonly string[];
@@ -155,4 +174,6 @@ export interface FormatDriver {
   probe(input: ProbeInput): ProbeResult | null;
   open?(source: ByteSource, ctx: OpenContext): Promise<ImageReader>;
   create?(sink: ByteSink, spec: CreateSpec): Promise<ImageWriter>;
+  /** Checks metadata consistency (formats that have metadata to check). */
+  check?(source: ByteSource, ctx: OpenContext): Promise<CheckResult>;
 }
