@@ -66,8 +66,65 @@ export function buildProgram(): Command {
     )
     .action(async (source, output, opts) => (await import('./convert.js')).run(source ?? opts.source, output ?? opts.output, opts));
 
+  program
+    .command('map')
+    .description('print the allocation map of an image, as qemu-img map does')
+    .argument('[image]', 'image file')
+    .option('--image <file>', 'image file (alternative to the positional argument)')
+    .option('-f, --format <fmt>', 'image format (detected when omitted)')
+    .option('--json', 'same as --output json')
+    .option('--output <fmt>', 'human or json', 'human')
+    .option('--allow-outside', 'follow backing/extent paths outside the image folder')
+    .addHelpText('after', '\nExamples:\n  guestkit map disk.qcow2\n  guestkit map --output json overlay.qcow2')
+    .action(async (image, opts) => (await import('./map.js')).run(image ?? opts.image, opts));
+
+  program
+    .command('check')
+    .description('check the metadata of an image for corruption and leaks (exit 0 clean, 1 check failed, 2 corrupt, 3 leaks)')
+    .argument('[image]', 'image file')
+    .option('--image <file>', 'image file (alternative to the positional argument)')
+    .option('-f, --format <fmt>', 'image format (detected when omitted)')
+    .option('--json', 'same as --output json')
+    .option('--output <fmt>', 'human or json', 'human')
+    .addHelpText('after', '\nExamples:\n  guestkit check disk.qcow2\n  guestkit check --output json disk.vdi')
+    .action(async (image, opts) => (await import('./check.js')).run(image ?? opts.image, opts));
+
+  program
+    .command('compare')
+    .description('compare the content of two images, across formats (exit 0 identical, 1 different, 2 error)')
+    .argument('[a]', 'first image')
+    .argument('[b]', 'second image')
+    .option('-f, --format-a <fmt>', 'format of the first image')
+    .option('-F, --format-b <fmt>', 'format of the second image')
+    .option('-s, --strict', 'images of different sizes are different')
+    .option('-p, --progress', 'show a progress bar on stderr')
+    .option('-q, --quiet', 'print nothing; use the exit code')
+    .option('--allow-outside', 'follow backing/extent paths outside the image folders')
+    .addHelpText('after', '\nExamples:\n  guestkit compare disk.vmdk disk.qcow2\n  guestkit compare -s a.raw b.vhd')
+    .action(async (a, b, opts) => {
+      errorExitCode = 2;
+      await (await import('./compare.js')).run(a, b, opts);
+    });
+
+  program
+    .command('create')
+    .description('create an empty image, or an overlay on a backing image')
+    .argument('[file]', 'image to create')
+    .argument('[size]', 'virtual size with optional K, M, G, T suffix (taken from the backing image when omitted)')
+    .option('-f, --format <fmt>', 'image format', 'raw')
+    .option('-o, --options <k=v,...>', 'format options, e.g. cluster_size=64k or subformat=fixed')
+    .option('-b, --backing <file>', 'backing image (relative to the new image)')
+    .option('-F, --backing-format <fmt>', 'format of the backing image')
+    .option('-q, --quiet', 'print nothing')
+    .option('--force', 'overwrite an existing file')
+    .addHelpText('after', '\nExamples:\n  guestkit create -f qcow2 disk.qcow2 20G\n  guestkit create -f qcow2 -b base.qcow2 -F qcow2 overlay.qcow2')
+    .action(async (file, size, opts) => (await import('./create.js')).run(file, size, opts));
+
   return program;
 }
+
+/** Exit code for a failure of the command that runs (compare uses 2, as qemu-img does). */
+let errorExitCode: number | undefined;
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
@@ -79,6 +136,7 @@ export async function main(argv: string[]): Promise<number> {
       // --help and --version end here with code 0; parse errors were already printed.
       return e.exitCode === 0 ? 0 : EXIT_USAGE;
     }
-    return reportError(e);
+    const code = reportError(e);
+    return errorExitCode ?? code;
   }
 }

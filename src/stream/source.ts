@@ -52,7 +52,7 @@ export class FileSource implements ByteSource {
     }
     try {
       const st = await fh.stat();
-      if (st.isDirectory()) throw new UsageError('is a directory, not an image file', { file: name });
+      if (st.isDirectory()) throw new IoError('is a directory, not an image file', { file: name, errno: 'EISDIR' });
       return new FileSource(name, fh, st.size);
     } catch (e) {
       await fh.close().catch(() => {});

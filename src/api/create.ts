@@ -1,0 +1,55 @@
+/** Creating an empty image (optionally an overlay on a backing image), like qemu-img create. */
+import { UnsupportedFeatureError, UsageError } from '../errors.js';
+import { byName } from '../formats/registry.js';
+import { openImage } from '../formats/open.js';
+import { parseDriverOptions, parseOptionString } from '../formats/shared/options.js';
+import { AtomicOutput } from '../stream/atomic.js';
+import { resolve, dirname } from 'node:path';
+
+export interface CreateOptions {
+  format: string;
+  path: string;
+  /** Virtual size in bytes; taken from the backing image when omitted. */
+  size?: number;
+  options?: Record<string, unknown> | string;
+  backingFile?: string;
+  backingFormat?: string;
+  force?: boolean;
+}
+
+export async function createImage(opts: CreateOptions): Promise<{ path: string; format: string; virtualSize: number }> {
+  const driver = byName(opts.format);
+  if (!driver.create || !driver.capabilities.write) throw new UnsupportedFeatureError(`creating ${driver.name} images is not supported`);
+  const raw = typeof opts.options === 'string' ? parseOptionString(opts.options) : { ...(opts.options ?? {}) };
+  if (opts.backingFile) {
+    if (!driver.capabilities.backing) throw new UsageError(`format ${driver.name} does not support backing files`);
+    raw.backing_file = opts.backingFile;
+    if (opts.backingFormat) raw.backing_fmt = opts.backingFormat;
+  }
+  let size = opts.size;
+  if (size === undefined) {
+    if (!opts.backingFile) throw new UsageError('an image size is required (or a backing file to take it from)');
+    // The backing name is relative to the new image's folder, as it will be when the image is opened.
+    const b = await openImage(resolve(dirname(opts.path), opts.backingFile), { format: opts.backingFormat, allowOutside: true });
+    size = b.virtualSize;
+    await b.close();
+  }
+  const options = parseDriverOptions(driver.optionsSchema, driver.name, raw);
+  const { output, sink } = await AtomicOutput.create(opts.path, { force: opts.force });
+  try {
+    const writer = await driver.create(sink, {
+      virtualSize: size,
+      options: options as Record<string, unknown>,
+      path: opts.path,
+      file: opts.path,
+      allocation: async function* () {},
+      openSideFile: (p) => output.add(p),
+    });
+    await writer.finish();
+    await output.commit();
+  } catch (e) {
+    await output.discard();
+    throw e;
+  }
+  return { path: opts.path, format: driver.name, virtualSize: size };
+}

@@ -1,0 +1,35 @@
+/** Allocation map in qemu-img map's JSON shape. */
+import { openImage, type OpenOptions } from '../formats/open.js';
+import type { Extent } from '../formats/types.js';
+
+export interface MapEntry {
+  start: number;
+  length: number;
+  depth: number;
+  present: boolean;
+  zero: boolean;
+  data: boolean;
+  offset?: number;
+}
+
+export function toMapEntry(e: Extent): MapEntry {
+  const m: MapEntry = {
+    start: e.offset,
+    length: e.length,
+    depth: e.depth,
+    present: e.kind !== 'unallocated',
+    zero: e.kind !== 'data',
+    data: e.kind === 'data',
+  };
+  if (e.hostOffset !== undefined) m.offset = e.hostOffset;
+  return m;
+}
+
+export async function* mapImage(path: string, opts: OpenOptions = {}): AsyncGenerator<MapEntry> {
+  const r = await openImage(path, opts);
+  try {
+    for await (const e of r.extents()) yield toMapEntry(e);
+  } finally {
+    await r.close();
+  }
+}

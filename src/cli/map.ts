@@ -1,0 +1,28 @@
+import { mapImage, type MapEntry } from '../api/map.js';
+import { UsageError } from '../errors.js';
+import { outputMode } from './output.js';
+
+const hex = (n: number) => `0x${n.toString(16)}`;
+
+export async function run(image: string | undefined, opts: { json?: boolean; output?: string; format?: string; allowOutside?: boolean }): Promise<void> {
+  if (!image) throw new UsageError('no image given: guestkit map IMAGE');
+  const json = outputMode(opts) === 'json';
+  // Streamed line by line: a fragmented image's map can be long.
+  let first = true;
+  if (!json) process.stdout.write(`${'Offset'.padEnd(16)}${'Length'.padEnd(16)}${'Mapped to'.padEnd(16)}File\n`);
+  for await (const e of mapImage(image, { format: opts.format, allowOutside: opts.allowOutside })) {
+    if (json) {
+      process.stdout.write(`${first ? '[' : ',\n'}${jsonLine(e)}`);
+      first = false;
+    } else if (e.data && e.offset !== undefined) {
+      process.stdout.write(`${hex(e.start).padEnd(16)}${hex(e.length).padEnd(16)}${hex(e.offset).padEnd(16)}${image}\n`);
+    }
+  }
+  if (json) process.stdout.write(first ? '[]\n' : ']\n');
+}
+
+function jsonLine(e: MapEntry): string {
+  const parts = [`"start": ${e.start}`, `"length": ${e.length}`, `"depth": ${e.depth}`, `"present": ${e.present}`, `"zero": ${e.zero}`, `"data": ${e.data}`];
+  if (e.offset !== undefined) parts.push(`"offset": ${e.offset}`);
+  return `{ ${parts.join(', ')}}`;
+}
