@@ -31,6 +31,8 @@ export interface ConvertOptions {
   options?: Record<string, unknown> | string;
   /** Replace an existing output. */
   force?: boolean;
+  /** Flush the output to stable storage before renaming it into place (default true; qemu-img -t unsafe is false). */
+  durable?: boolean;
   /** Allow backing/extent paths outside the source image's folder. */
   allowOutside?: boolean;
   /** Minimum zero run left sparse (qemu-img -S); 0 writes everything. */
@@ -102,7 +104,7 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
           });
         }
       }
-      ({ output, sink } = await AtomicOutput.create(opts.output, { force: opts.force }));
+      ({ output, sink } = await AtomicOutput.create(opts.output, { force: opts.force, durable: opts.durable }));
       sink = retryingSink(sink);
     }
     const out = output;

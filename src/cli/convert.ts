@@ -14,8 +14,18 @@ interface Flags {
   sparseSize?: string;
   parallel?: string;
   force?: boolean;
+  cache?: string;
   allowOutside?: boolean;
   json?: boolean;
+}
+
+/** qemu-img's -t: 'unsafe' skips the final fsync; every other mode keeps it. */
+function cacheMode(mode: string | undefined): boolean {
+  if (mode === undefined) return true;
+  if (!['none', 'writeback', 'writethrough', 'directsync', 'unsafe'].includes(mode)) {
+    throw new UsageError(`invalid cache mode '${mode}': use writeback (default, fsync before rename) or unsafe (no fsync)`);
+  }
+  return mode !== 'unsafe';
 }
 
 export async function run(source: string | undefined, output: string | undefined, f: Flags): Promise<void> {
@@ -33,6 +43,7 @@ export async function run(source: string | undefined, output: string | undefined
     compress: f.compress || f.compressOutput,
     options: f.options,
     force: f.force,
+    durable: cacheMode(f.cache),
     allowOutside: f.allowOutside,
     sparseSize: f.sparseSize !== undefined ? parseSize(f.sparseSize, '-S size') : undefined,
     parallelism: parallel,

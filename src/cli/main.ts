@@ -58,6 +58,7 @@ export function buildProgram(): Command {
     .option('-S, --sparse-size <size>', 'minimum run of zeros left as a hole (0 writes everything)', '4k')
     .option('-m, --parallel <n>', 'parallel compression jobs')
     .option('--force', 'overwrite an existing output')
+    .option('-t, --cache <mode>', "output cache mode: writeback (default: fsync before the rename) or unsafe (no fsync, as qemu-img convert's default)")
     .option('--allow-outside', 'follow backing/extent paths outside the source image folder')
     .option('--json', 'print the result as JSON')
     .addHelpText(

@@ -28,10 +28,17 @@ export class AtomicOutput {
   private readonly files: Pending[] = [];
   private settled = false;
 
-  private constructor(private readonly force: boolean) {}
+  private constructor(
+    private readonly force: boolean,
+    private readonly durable: boolean,
+  ) {}
 
-  static async create(path: string, opts: { force?: boolean } = {}): Promise<{ output: AtomicOutput; sink: ByteSink }> {
-    const output = new AtomicOutput(opts.force ?? false);
+  /**
+   * `durable` (default) fsyncs every file before the rename, so a crash after we report success
+   * cannot leave a renamed but empty image. `durable: false` is qemu-img's `-t unsafe`.
+   */
+  static async create(path: string, opts: { force?: boolean; durable?: boolean } = {}): Promise<{ output: AtomicOutput; sink: ByteSink }> {
+    const output = new AtomicOutput(opts.force ?? false, opts.durable ?? true);
     const sink = await output.add(path);
     return { output, sink };
   }
@@ -57,7 +64,7 @@ export class AtomicOutput {
   async commit(): Promise<void> {
     if (this.settled) return;
     for (const f of this.files) {
-      await f.sink.sync();
+      if (this.durable) await f.sink.sync();
       await f.sink.close();
     }
     for (const f of this.files) {
