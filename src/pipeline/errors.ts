@@ -1,0 +1,62 @@
+/**
+ * Plan errors name the field that is wrong, as a path a user can find in the plan
+ * (`disks[3].stages[1]`), and for JSON-lines plans the line it sits on. All problems found in
+ * one validation pass are kept (up to a cap), so a user fixes a plan in one go rather than one
+ * error per run.
+ */
+import { GuestkitError, UsageError } from '../errors.js';
+
+export interface PlanIssue {
+  /** Where in the plan: `disks[3].stages[1]`, `retry.attempts`, `concurrency`. */
+  path: string;
+  message: string;
+  /** 1-based line of a JSON-lines plan (or of the syntax error in a JSON plan). */
+  line?: number;
+}
+
+/** Issues shown in a message; the rest are counted. */
+const SHOWN_ISSUES = 20;
+
+export function describeIssue(i: PlanIssue): string {
+  const where = i.line !== undefined ? `line ${i.line}: ` : '';
+  return `${where}${i.path ? `${i.path}: ` : ''}${i.message}`;
+}
+
+export class PlanError extends UsageError {
+  override readonly code: string = 'EPLAN';
+  readonly issues: PlanIssue[];
+
+  constructor(file: string | undefined, issues: PlanIssue[], total = issues.length) {
+    const shown = issues.slice(0, SHOWN_ISSUES).map(describeIssue);
+    const more = total - shown.length;
+    const detail =
+      shown.length === 1 && more === 0
+        ? `invalid plan: ${shown[0]}`
+        : `invalid plan (${total} problems):\n  ${shown.join('\n  ')}${more > 0 ? `\n  … and ${more} more` : ''}`;
+    // `field` is the first bad field, so callers that only look at GuestkitError fields still see it.
+    super(detail, { file, field: issues[0]?.path });
+    this.issues = issues;
+  }
+
+  override toJSON(): Record<string, unknown> {
+    return { ...super.toJSON(), issues: this.issues };
+  }
+}
+
+/** `['disks', 3, 'stages', 1]` → `disks[3].stages[1]`. */
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out ? `.${String(p)}` : String(p);
+  }
+  return out;
+}
+
+/**
+ * A stage ran and its check failed: the output's content differs from the source, a checksum is
+ * not the expected one, the source is not the expected format. Never retried.
+ */
+export class VerificationError extends GuestkitError {
+  override readonly code: string = 'EVERIFY';
+}

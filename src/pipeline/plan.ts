@@ -1,0 +1,106 @@
+/**
+ * Validation and iteration of a plan. `validatePlan` reads the whole plan once, streaming,
+ * and reports every problem it finds with the field's path; only then does the runner start,
+ * reading the plan a second time with `planDisks`. Reading twice costs milliseconds per
+ * thousand disks and buys two things: header fields may follow the disks in the file, and no
+ * disk is converted from a plan that turns out to be broken further down.
+ */
+import { basename, join } from 'node:path';
+import { PlanError, type PlanIssue } from './errors.js';
+import { headerSchema, type PlanHeader } from './schema.js';
+import { resolveDisk, type ResolvedDisk } from './resolve.js';
+import type { PlanSource } from './plan-source.js';
+import { issuesFromZod } from './zod-issues.js';
+
+/** Problems kept for the message; the rest are only counted. */
+const KEPT_ISSUES = 50;
+
+export async function readPlanHeader(source: PlanSource): Promise<PlanHeader> {
+  const raw: Record<string, unknown> = {};
+  for await (const item of source.items()) {
+    if (item.kind === 'header') raw[item.key] = item.value;
+    else if (source.headerFirst) break;
+  }
+  const parsed = headerSchema.safeParse(raw);
+  if (!parsed.success) throw new PlanError(source.file, issuesFromZod(parsed.error, raw, []));
+  return parsed.data;
+}
+
+/** The file a copy-to stage writes for a disk. */
+export function copyDestination(disk: ResolvedDisk, dir: string): string {
+  return join(dir, basename(disk.output ?? disk.source));
+}
+
+export interface PlanSummary {
+  header: PlanHeader;
+  diskCount: number;
+}
+
+class IssueList {
+  readonly kept: PlanIssue[] = [];
+  total = 0;
+  add(...issues: PlanIssue[]): void {
+    for (const i of issues) {
+      this.total++;
+      if (this.kept.length < KEPT_ISSUES) this.kept.push(i);
+    }
+  }
+}
+
+/**
+ * Checks every disk and the relations between them: ids are unique (they key the resume
+ * state), no two disks write the same file, and no disk reads a file another disk writes
+ * (disks run in parallel, so such a chain would race). Keeps a set of names per disk, which is
+ * the memory this check needs; disk entries themselves are dropped as soon as they are checked.
+ */
+export async function validatePlan(source: PlanSource): Promise<PlanSummary> {
+  const header = await readPlanHeader(source);
+  const issues = new IssueList();
+  const ids = new Map<string, number>();
+  const written = new Map<string, number>();
+  const read = new Map<string, number>();
+  let diskCount = 0;
+  for await (const item of source.items()) {
+    if (item.kind !== 'disk') continue;
+    diskCount++;
+    const r = resolveDisk(item.value, header.defaults ?? {}, { index: item.index, line: item.line, baseDir: source.baseDir });
+    if (!r.ok) {
+      issues.add(...r.issues);
+      continue;
+    }
+    const d = r.disk;
+    const here = (field: string, message: string) =>
+      issues.add({ path: `disks[${d.index}]${field}`, message, ...(d.line !== undefined ? { line: d.line } : {}) });
+    const firstId = ids.get(d.id);
+    if (firstId !== undefined) here('.id', `id '${d.id}' is already used by disks[${firstId}]; give each disk its own id`);
+    else ids.set(d.id, d.index);
+    const targets: Array<[string, string]> = d.output ? [[d.output, '.output']] : [];
+    d.stages.forEach((s, k) => {
+      if (s.type === 'copy-to') targets.push([copyDestination(d, s.dir), `.stages[${k}]`]);
+    });
+    for (const [file, field] of targets) {
+      const other = written.get(file);
+      if (other !== undefined) here(field, `writes ${file}, which disks[${other}] writes too`);
+      else written.set(file, d.index);
+    }
+    if (!read.has(d.source)) read.set(d.source, d.index);
+  }
+  for (const [file, writer] of written) {
+    const reader = read.get(file);
+    if (reader !== undefined && reader !== writer) issues.add({ path: `disks[${reader}].source`, message: `is written by disks[${writer}]; disks run in parallel, so split this into two plans` });
+  }
+  if (diskCount === 0) issues.add({ path: 'disks', message: 'the plan has no disks' });
+  if (issues.total) throw new PlanError(source.file, issues.kept, issues.total);
+  return { header, diskCount };
+}
+
+/** The plan's disks, resolved, in order. A plan already checked by validatePlan yields no error. */
+export async function* planDisks(source: PlanSource, header: PlanHeader): AsyncGenerator<ResolvedDisk> {
+  for await (const item of source.items()) {
+    if (item.kind !== 'disk') continue;
+    const r = resolveDisk(item.value, header.defaults ?? {}, { index: item.index, line: item.line, baseDir: source.baseDir });
+    // The file changed since it was validated: stop rather than run a disk nobody checked.
+    if (!r.ok) throw new PlanError(source.file, r.issues);
+    yield r.disk;
+  }
+}
