@@ -3,6 +3,7 @@ import { UsageError } from '../errors.js';
 import { parseSize } from '../formats/shared/options.js';
 import { humanSize, printJson } from './output.js';
 import { ProgressBar } from './progress.js';
+import type { CopyProgress } from '../stream/copy.js';
 
 interface Flags {
   sourceFormat?: string;
@@ -10,7 +11,8 @@ interface Flags {
   compress?: boolean;
   compressOutput?: boolean;
   options?: string;
-  progress?: boolean;
+  p?: boolean;
+  progress?: string;
   sparseSize?: string;
   parallel?: string;
   force?: boolean;
@@ -34,7 +36,32 @@ export async function run(source: string | undefined, output: string | undefined
   if (parallel !== undefined && (!Number.isInteger(parallel) || parallel < 1 || parallel > 64)) {
     throw new UsageError(`-m takes a number of jobs from 1 to 64, not '${f.parallel}'`);
   }
-  const bar = f.progress ? new ProgressBar(process.stderr) : undefined;
+  const mode = f.progress ?? (f.p ? 'bar' : undefined);
+  if (mode !== undefined && mode !== 'bar' && mode !== 'json') throw new UsageError(`--progress takes bar or json, not '${mode}'`);
+  const bar = mode === 'bar' ? new ProgressBar(process.stderr) : undefined;
+  const started = performance.now();
+  let last: CopyProgress = { done: 0, total: 0, bytesRead: 0 };
+  let lastJson = 0;
+  let lastJsonDone = -1;
+  const progressLine = (p: CopyProgress) => {
+    const secs = (performance.now() - started) / 1000;
+    return JSON.stringify({ done: p.done, total: p.total, bytesPerSecond: secs > 0 ? Math.round(p.done / secs) : 0 });
+  };
+  const onProgress = (p: CopyProgress) => {
+    last = p;
+    bar?.update(p.done, p.total);
+    if (mode === 'json') {
+      const now = performance.now();
+      if ((now - lastJson >= 200 || p.done === p.total) && p.done !== lastJsonDone) {
+        lastJson = now;
+        lastJsonDone = p.done;
+        process.stderr.write(`${progressLine(p)}\n`);
+      }
+    }
+  };
+  // As qemu-img: SIGUSR1 prints one progress line, whatever the mode.
+  const onUsr1 = () => process.stderr.write(`${progressLine(last)}\n`);
+  process.on('SIGUSR1', onUsr1);
   const result = await convert({
     source,
     output,
@@ -47,11 +74,11 @@ export async function run(source: string | undefined, output: string | undefined
     allowOutside: f.allowOutside,
     sparseSize: f.sparseSize !== undefined ? parseSize(f.sparseSize, '-S size') : undefined,
     parallelism: parallel,
-    onProgress: bar ? (p) => bar.update(p.done, p.total) : undefined,
-  });
+    onProgress,
+  }).finally(() => process.off('SIGUSR1', onUsr1));
   bar?.finish();
   if (f.json) printJson(result);
-  else if (output !== '-' && f.progress) {
+  else if (output !== '-' && mode === 'bar') {
     process.stderr.write(`${result.sourceFormat} → ${result.format}: ${humanSize(result.virtualSize)} virtual, ${humanSize(result.outputSize)} written in ${result.seconds.toFixed(2)} s\n`);
   }
 }

@@ -109,6 +109,13 @@ describe('guestkit CLI', () => {
     expect(p.status).toBe(0);
     expect(p.stderr).toMatch(/100\.00\/100%/);
 
+    const pj = guestkit(['convert', '--progress', 'json', '--force', src, out]);
+    expect(pj.status).toBe(0);
+    const lines = pj.stderr.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.at(-1)).toMatchObject({ done: 1 << 20, total: 1 << 20 });
+    expect(typeof lines.at(-1).bytesPerSecond).toBe('number');
+    for (let i = 1; i < lines.length; i++) expect(lines[i].done).toBeGreaterThan(lines[i - 1].done);
+
     const info = JSON.parse(guestkit(['info', '--output', 'json', src]).stdout);
     expect(info).toMatchObject({ filename: src, format: 'raw', 'virtual-size': 1 << 20, 'dirty-flag': false });
     expect(JSON.parse(guestkit(['info', '--json', src]).stdout)).toEqual(info);
