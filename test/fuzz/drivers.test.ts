@@ -1,0 +1,78 @@
+/**
+ * CI's fixed-seed fuzzing of every driver: arbitrary bytes behind each magic, and valid images
+ * from our own writers with their metadata mutated. `npm run fuzz` runs the same properties for
+ * longer (test/fuzz/campaign.ts).
+ */
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { drivers, byName } from '../../src/formats/registry.js';
+import { exercise, mutate, mutation, seedImage, sparseContent } from './harness.js';
+import { SHARED_IMAGES } from '../helpers/work.js';
+
+const SEED = 20261125;
+const RUNS = Number(process.env.GUESTKIT_FUZZ_RUNS ?? 60);
+const REGRESSIONS = new URL('./regressions/', import.meta.url).pathname;
+
+const MAGIC: Record<string, number[]> = {
+  qcow2: [0x51, 0x46, 0x49, 0xfb, 0, 0, 0, 3],
+  vmdk: [...'KDMV'].map((c) => c.charCodeAt(0)),
+  vhd: [...'conectix'].map((c) => c.charCodeAt(0)),
+  vdi: [],
+  raw: [],
+};
+
+describe('fuzzing every reader', () => {
+  for (const d of drivers().filter((x) => x.open && x.capabilities.read)) {
+    it(`${d.name}: arbitrary bytes behind its magic never escape as anything but a GuestkitError`, async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.uint8Array({ minLength: 0, maxLength: 16384 }), async (body) => {
+          const magic = MAGIC[d.name] ?? [];
+          const bytes = new Uint8Array(Math.max(body.length, magic.length));
+          bytes.set(body);
+          bytes.set(magic);
+          if (d.name === 'vdi' && bytes.length >= 0x44) new DataView(bytes.buffer).setUint32(0x40, 0xbeda107f, true);
+          await exercise(d, bytes);
+        }),
+        { numRuns: RUNS, seed: SEED },
+      );
+    });
+
+    it.runIf(Boolean(d.create && d.capabilities.write))(`${d.name}: images from our writer, mutated, never escape as anything but a GuestkitError`, async () => {
+      await fc.assert(
+        fc.asyncProperty(sparseContent, fc.array(mutation, { minLength: 1, maxLength: 4 }), async (content, muts) => {
+          const seed = await seedImage(d, content);
+          expect(seed).toBeDefined();
+          const clean = await exercise(d, seed!);
+          expect(clean.ok, String(clean.error)).toBe(true);
+          await exercise(d, mutate(seed!, muts));
+        }),
+        { numRuns: RUNS, seed: SEED },
+      );
+    });
+  }
+
+  it.runIf(existsSync(SHARED_IMAGES))('real-world samples, mutated, never escape as anything but a GuestkitError', async () => {
+    const samples = readdirSync(SHARED_IMAGES)
+      .filter((f) => f !== 'README.md')
+      .map((f) => readFileSync(join(SHARED_IMAGES, f)));
+    await fc.assert(
+      fc.asyncProperty(fc.nat(samples.length - 1), fc.array(mutation, { minLength: 1, maxLength: 3 }), async (i, muts) => {
+        const bytes = mutate(new Uint8Array(samples[i]), muts);
+        const { detectBytes } = await import('../../src/formats/detect.js');
+        const det = detectBytes({ head: bytes.subarray(0, 65536), tail: bytes.subarray(Math.max(0, bytes.length - 512)), size: bytes.length });
+        await exercise(det.driver, bytes);
+      }),
+      { numRuns: RUNS * 2, seed: SEED },
+    );
+  });
+
+  // Failing inputs saved by `npm run fuzz` stay here as regression cases, one test each.
+  const saved = existsSync(REGRESSIONS) ? readdirSync(REGRESSIONS).filter((f) => f.endsWith('.bin')) : [];
+  for (const f of saved) {
+    it(`regression case ${f}`, async () => {
+      await expect(exercise(byName(f.split('-')[0]), new Uint8Array(readFileSync(join(REGRESSIONS, f))))).resolves.toBeDefined();
+    });
+  }
+});

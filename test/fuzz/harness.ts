@@ -1,0 +1,132 @@
+/**
+ * The fuzzing harness shared by the CI property tests and `npm run fuzz` campaigns: open bytes
+ * as an image of a given driver, then use it as every command would (info, extents, reads). The
+ * property: it either works or throws a GuestkitError — never a TypeError/RangeError, never a
+ * hang, never an unbounded allocation (checked coarsely through arrayBuffers growth).
+ */
+import fc from 'fast-check';
+import { GuestkitError } from '../../src/errors.js';
+import { rootContext } from '../../src/formats/open.js';
+import type { FormatDriver, ImageReader } from '../../src/formats/types.js';
+import { BufferSink } from '../../src/stream/sink.js';
+import { BufferSource } from '../../src/stream/source.js';
+import { copyImage } from '../../src/stream/copy.js';
+import { RawReader } from '../../src/formats/raw/reader.js';
+
+export const CASE_TIME_LIMIT_MS = 5000;
+/** Allocation allowed per case beyond the input itself (readers may hold tables and caches). */
+export const ALLOCATION_ALLOWANCE = 96 * 1024 * 1024;
+
+export interface Outcome {
+  ok: boolean;
+  error?: unknown;
+}
+
+async function useReader(r: ImageReader): Promise<void> {
+  r.info();
+  let n = 0;
+  let lastEnd = 0;
+  for await (const e of r.extents()) {
+    if (e.offset !== lastEnd || e.length <= 0) throw new Error(`extents not contiguous at ${e.offset} (expected ${lastEnd})`);
+    lastEnd = e.offset + e.length;
+    if (++n > 2000) break;
+  }
+  const probes = [0, 512, 65536, Math.floor(r.virtualSize / 2), r.virtualSize - 4096].filter((o) => o >= 0 && o < r.virtualSize);
+  for (const off of probes) {
+    const len = Math.min(65536, r.virtualSize - off);
+    const got = await r.read(off, len);
+    if (got.length !== len) throw new Error(`short read: ${got.length} of ${len}`);
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, rej) => (timer = setTimeout(() => rej(new Error(`hang: ${what} took over ${ms} ms`)), ms))),
+  ]);
+}
+
+/** Opens and exercises `bytes` with `driver`; resolves with the outcome, rejects on a property violation. */
+export async function exercise(driver: FormatDriver, bytes: Uint8Array): Promise<Outcome> {
+  if (!driver.open) return { ok: true };
+  const before = process.memoryUsage().arrayBuffers;
+  let reader: ImageReader | undefined;
+  try {
+    await withTimeout(
+      (async () => {
+        reader = await driver.open!(new BufferSource(bytes, 'fuzz.img'), rootContext('fuzz.img', undefined, { openBacking: false }));
+        await useReader(reader);
+      })(),
+      CASE_TIME_LIMIT_MS,
+      `${driver.name} open/read`,
+    );
+    return { ok: true };
+  } catch (e) {
+    if (e instanceof GuestkitError) return { ok: false, error: e };
+    throw e;
+  } finally {
+    await reader?.close().catch(() => {});
+    const grown = process.memoryUsage().arrayBuffers - before;
+    if (grown > ALLOCATION_ALLOWANCE + 4 * bytes.length) throw new Error(`allocated ${grown} bytes for a ${bytes.length}-byte input`);
+  }
+}
+
+/** A valid image made by our own writer from random sparse content, when the driver can write. */
+export async function seedImage(driver: FormatDriver, content: Uint8Array, options: Record<string, unknown> = {}): Promise<Uint8Array | undefined> {
+  if (!driver.create || !driver.capabilities.write) return undefined;
+  const sink = new BufferSink(`seed.${driver.extensions[0]}`);
+  const reader = new RawReader(new BufferSource(content), content.length, undefined);
+  const writer = await driver.create(sink, {
+    virtualSize: content.length,
+    options: driver.optionsSchema ? (driver.optionsSchema.parse(options) as Record<string, unknown>) : {},
+    file: sink.name,
+    allocation: () => reader.extents(),
+  });
+  await copyImage(reader, writer);
+  await writer.finish();
+  return sink.bytes().slice();
+}
+
+export const sparseContent = fc
+  .record({
+    sectors: fc.integer({ min: 1, max: 4096 }),
+    runs: fc.array(fc.record({ at: fc.nat(), len: fc.integer({ min: 1, max: 200_000 }), seed: fc.integer({ min: 1, max: 255 }) }), { maxLength: 5 }),
+  })
+  .map(({ sectors, runs }) => {
+    const data = new Uint8Array(sectors * 512);
+    for (const r of runs) {
+      const at = r.at % data.length;
+      const end = Math.min(data.length, at + r.len);
+      for (let i = at; i < end; i++) data[i] = (i * r.seed) & 0xff;
+    }
+    return data;
+  });
+
+/** Mutations of a valid image: boundary values in the metadata, bit flips, truncation. */
+export const mutation = fc.oneof(
+  fc.record({
+    kind: fc.constant('set32' as const),
+    at: fc.nat(8191),
+    value: fc.constantFrom(0, 1, 0x7f, 0x80, 0xff, 0x1ff, 0x200, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff),
+    little: fc.boolean(),
+  }),
+  fc.record({ kind: fc.constant('flip' as const), at: fc.nat(1 << 20), bit: fc.nat(7) }),
+  fc.record({ kind: fc.constant('truncate' as const), keep: fc.double({ min: 0, max: 1, noNaN: true }) }),
+);
+
+export type Mutation = typeof mutation extends fc.Arbitrary<infer T> ? T : never;
+
+export function mutate(bytes: Uint8Array, muts: Mutation[]): Uint8Array {
+  let out = bytes.slice();
+  for (const m of muts) {
+    if (m.kind === 'set32') {
+      if (m.at + 4 <= out.length) new DataView(out.buffer, out.byteOffset).setUint32(m.at, m.value, m.little);
+    } else if (m.kind === 'flip') {
+      if (out.length) out[m.at % out.length] ^= 1 << m.bit;
+    } else {
+      out = out.slice(0, Math.floor(out.length * m.keep));
+    }
+  }
+  return out;
+}
