@@ -2,7 +2,8 @@
  * Image information in qemu-img info's JSON shape, so scripts written for qemu-img keep working.
  */
 import { stat } from 'node:fs/promises';
-import { openImage, type OpenOptions } from '../formats/open.js';
+import { openImage, MAX_CHAIN_DEPTH, type OpenOptions } from '../formats/open.js';
+import { CorruptImageError, LimitExceededError } from '../errors.js';
 import { detectSource } from '../formats/detect.js';
 import { FileSource } from '../stream/source.js';
 import type { FormatInfo } from '../formats/types.js';
@@ -66,6 +67,32 @@ export async function imageInfo(path: string, opts: OpenOptions = {}): Promise<Q
   } finally {
     await reader.close();
   }
+}
+
+/**
+ * Info of an image and of every image below it (qemu-img info --backing-chain), top first.
+ * Each layer is opened on its own with backing disabled, so a broken layer is named as such;
+ * depth and loops are bounded by the same limits as reading.
+ */
+export async function imageInfoChain(path: string, opts: OpenOptions = {}): Promise<QemuStyleInfo[]> {
+  const chain: QemuStyleInfo[] = [];
+  const seen = new Set<string>();
+  let current: { path: string; format?: string } | undefined = { path, format: opts.format };
+  while (current) {
+    if (seen.has(current.path)) throw new CorruptImageError(`backing chain loops back to ${current.path}`, { file: path, field: 'backing file' });
+    if (seen.size >= MAX_CHAIN_DEPTH) throw new LimitExceededError(`backing chain is deeper than ${MAX_CHAIN_DEPTH} images`, { file: path });
+    seen.add(current.path);
+    const reader = await openImage(current.path, { ...opts, format: current.format, openBacking: false });
+    let info: FormatInfo;
+    try {
+      info = reader.info();
+    } finally {
+      await reader.close();
+    }
+    chain.push(toQemuInfo(current.path, info, await actualSize(current.path)));
+    current = info.backingFileFull ? { path: info.backingFileFull, format: info.backingFormat } : undefined;
+  }
+  return chain;
 }
 
 export interface DetectResult {

@@ -1,4 +1,4 @@
-import { imageInfo, type QemuStyleInfo } from '../api/info.js';
+import { imageInfo, imageInfoChain, type QemuStyleInfo } from '../api/info.js';
 import { UsageError } from '../errors.js';
 import { humanSize, outputMode, printJson } from './output.js';
 
@@ -52,9 +52,15 @@ export function humanInfo(i: QemuStyleInfo): string {
 
 export async function run(
   image: string | undefined,
-  opts: { json?: boolean; output?: string; format?: string; allowOutside?: boolean },
+  opts: { json?: boolean; output?: string; format?: string; allowOutside?: boolean; backingChain?: boolean },
 ): Promise<void> {
   if (!image) throw new UsageError('no image given: guestkit info IMAGE');
+  if (opts.backingChain) {
+    const chain = await imageInfoChain(image, { format: opts.format, allowOutside: opts.allowOutside });
+    if (outputMode(opts) === 'json') printJson(chain);
+    else process.stdout.write(chain.map(humanInfo).join('\n'));
+    return;
+  }
   const info = await imageInfo(image, { format: opts.format, allowOutside: opts.allowOutside });
   if (outputMode(opts) === 'json') printJson(info);
   else process.stdout.write(humanInfo(info));

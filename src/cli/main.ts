@@ -38,8 +38,9 @@ export function buildProgram(): Command {
     .option('-f, --format <fmt>', 'image format (detected when omitted)')
     .option('--json', 'same as --output json')
     .option('--output <fmt>', 'human or json', 'human')
+    .option('--backing-chain', 'show every image of the backing chain, top first')
     .option('--allow-outside', 'follow backing/extent paths outside the image folder')
-    .addHelpText('after', '\nExamples:\n  guestkit info disk.qcow2\n  guestkit info --output json disk.vhd')
+    .addHelpText('after', '\nExamples:\n  guestkit info disk.qcow2\n  guestkit info --backing-chain --output json overlay.qcow2\n  guestkit info --output json disk.vhd')
     .action(async (image, opts) => (await import('./info.js')).run(image ?? opts.image, opts));
 
   program

@@ -43,7 +43,7 @@ async function main(): Promise<void> {
       fc.asyncProperty(fc.uint8Array({ maxLength: 16384 }), (b) => failing(b, () => exercise(d, b))),
       { numRuns: runs, seed },
     );
-    let mutated: fc.RunDetails<unknown> | undefined;
+    let mutated: { failed: boolean; numRuns: number; errorInstance?: unknown; error?: unknown } | undefined;
     if (d.create && d.capabilities.write) {
       mutated = await fc.check(
         fc.asyncProperty(sparseContent, fc.array(mutation, { minLength: 1, maxLength: 4 }), async (c, m) => {
@@ -54,7 +54,11 @@ async function main(): Promise<void> {
       );
     }
     const secs = ((performance.now() - started) / 1000).toFixed(1);
-    for (const [label, r] of [['arbitrary', arbitrary], ['mutated', mutated]] as const) {
+    const results: Array<[string, { failed: boolean; numRuns: number; errorInstance?: unknown; error?: unknown } | undefined]> = [
+      ['arbitrary', arbitrary],
+      ['mutated', mutated],
+    ];
+    for (const [label, r] of results) {
       if (!r) continue;
       if (r.failed) {
         failed++;
