@@ -33,8 +33,8 @@ export class PlanError extends UsageError {
       shown.length === 1 && more === 0
         ? `invalid plan: ${shown[0]}`
         : `invalid plan (${total} problems):\n  ${shown.join('\n  ')}${more > 0 ? `\n  … and ${more} more` : ''}`;
-    // `field` is the first bad field, so callers that only look at GuestkitError fields still see it.
-    super(detail, { file, field: issues[0]?.path });
+    // No `field`: GuestkitError would append it to a message that already names every path.
+    super(detail, { file });
     this.issues = issues;
   }
 

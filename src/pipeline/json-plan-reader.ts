@@ -15,7 +15,9 @@ import { PlanError, type PlanIssue } from './errors.js';
 
 export type PlanItem =
   | { kind: 'header'; key: string; value: unknown }
-  | { kind: 'disk'; index: number; value: unknown; line?: number };
+  | { kind: 'disk'; index: number; value: unknown; line?: number }
+  /** A JSON-lines entry that is not JSON: reported, and reading goes on with the next line. */
+  | { kind: 'invalid'; issue: PlanIssue };
 
 export interface PlanReadOptions {
   /** Bytes per read; small values are for tests. */

@@ -16,13 +16,6 @@ import { DEFAULT_CHUNK, type PlanItem, type PlanReadOptions } from './json-plan-
 /** A disk entry is a few hundred bytes; a megabyte is far beyond any sane one. */
 export const MAX_LINE_BYTES = 1024 * 1024;
 
-function parseLine(path: string, text: string, line: number): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new PlanError(path, [{ path: '', line, message: `not valid JSON: ${(e as Error).message}` }]);
-  }
-}
 
 export async function* readJsonLinesPlan(path: string, opts: PlanReadOptions = {}): AsyncGenerator<PlanItem> {
   const decoder = new StringDecoder('utf8');
@@ -35,7 +28,15 @@ export async function* readJsonLinesPlan(path: string, opts: PlanReadOptions = {
     lineNo++;
     const trimmed = text.trim();
     if (!trimmed || trimmed.startsWith('#')) return;
-    const value = parseLine(path, trimmed, lineNo);
+    let value: unknown;
+    try {
+      value = JSON.parse(trimmed);
+    } catch (e) {
+      // The line counts as a disk (so later indexes match the file) that failed to parse.
+      sawContent = true;
+      yield { kind: 'invalid', issue: { path: `disks[${index++}]`, line: lineNo, message: `not valid JSON: ${(e as Error).message}` } };
+      return;
+    }
     const isSettings = value !== null && typeof value === 'object' && !Array.isArray(value) && 'settings' in value;
     if (isSettings) {
       if (sawContent) throw new PlanError(path, [{ path: 'settings', line: lineNo, message: 'must be the first line of the plan' }]);

@@ -7,7 +7,7 @@
  */
 import { basename, join } from 'node:path';
 import { PlanError, type PlanIssue } from './errors.js';
-import { headerSchema, type PlanHeader } from './schema.js';
+import { defaultsSchema, headerSchema, type DiskDefaults, type PlanHeader } from './schema.js';
 import { resolveDisk, type ResolvedDisk } from './resolve.js';
 import type { PlanSource } from './plan-source.js';
 import { issuesFromZod } from './zod-issues.js';
@@ -15,12 +15,18 @@ import { issuesFromZod } from './zod-issues.js';
 /** Problems kept for the message; the rest are only counted. */
 const KEPT_ISSUES = 50;
 
-export async function readPlanHeader(source: PlanSource): Promise<PlanHeader> {
+/** The plan's top-level fields, unchecked; throws a PlanError only when the file is not JSON. */
+async function scanHeader(source: PlanSource): Promise<Record<string, unknown>> {
   const raw: Record<string, unknown> = {};
   for await (const item of source.items()) {
     if (item.kind === 'header') raw[item.key] = item.value;
     else if (source.headerFirst) break;
   }
+  return raw;
+}
+
+export async function readPlanHeader(source: PlanSource): Promise<PlanHeader> {
+  const raw = await scanHeader(source);
   const parsed = headerSchema.safeParse(raw);
   if (!parsed.success) throw new PlanError(source.file, issuesFromZod(parsed.error, raw, []));
   return parsed.data;
@@ -54,42 +60,62 @@ class IssueList {
  * the memory this check needs; disk entries themselves are dropped as soon as they are checked.
  */
 export async function validatePlan(source: PlanSource): Promise<PlanSummary> {
-  const header = await readPlanHeader(source);
   const issues = new IssueList();
+  const raw = await scanHeader(source);
+  const parsed = headerSchema.safeParse(raw);
+  if (!parsed.success) issues.add(...issuesFromZod(parsed.error, raw, []));
+  const header: PlanHeader = parsed.success ? parsed.data : {};
+  // Disks are checked against the defaults even when another header field is wrong; with
+  // broken defaults every disk would look broken too, so the defaults are reported alone.
+  const defaultsParsed = parsed.success ? undefined : defaultsSchema.safeParse(raw.defaults ?? {});
+  const defaultsOk = parsed.success || Boolean(defaultsParsed?.success);
+  const defaults: DiskDefaults = parsed.success ? (parsed.data.defaults ?? {}) : defaultsParsed?.success ? defaultsParsed.data : {};
   const ids = new Map<string, number>();
   const written = new Map<string, number>();
   const read = new Map<string, number>();
   let diskCount = 0;
-  for await (const item of source.items()) {
-    if (item.kind !== 'disk') continue;
-    diskCount++;
-    const r = resolveDisk(item.value, header.defaults ?? {}, { index: item.index, line: item.line, baseDir: source.baseDir });
-    if (!r.ok) {
-      issues.add(...r.issues);
-      continue;
+  try {
+    for await (const item of source.items()) {
+      if (item.kind === 'invalid') {
+        diskCount++;
+        issues.add(item.issue);
+        continue;
+      }
+      if (item.kind !== 'disk') continue;
+      diskCount++;
+      if (!defaultsOk) continue;
+      const r = resolveDisk(item.value, defaults, { index: item.index, line: item.line, baseDir: source.baseDir });
+      if (!r.ok) {
+        issues.add(...r.issues);
+        continue;
+      }
+      const d = r.disk;
+      const here = (field: string, message: string) =>
+        issues.add({ path: `disks[${d.index}]${field}`, message, ...(d.line !== undefined ? { line: d.line } : {}) });
+      const firstId = ids.get(d.id);
+      if (firstId !== undefined) here('.id', `id '${d.id}' is already used by disks[${firstId}]; give each disk its own id`);
+      else ids.set(d.id, d.index);
+      const targets: Array<[string, string]> = d.output ? [[d.output, '.output']] : [];
+      d.stages.forEach((s, k) => {
+        if (s.type === 'copy-to') targets.push([copyDestination(d, s.dir), `.stages[${k}]`]);
+      });
+      for (const [file, field] of targets) {
+        const other = written.get(file);
+        if (other !== undefined) here(field, `writes ${file}, which disks[${other}] writes too`);
+        else written.set(file, d.index);
+      }
+      if (!read.has(d.source)) read.set(d.source, d.index);
     }
-    const d = r.disk;
-    const here = (field: string, message: string) =>
-      issues.add({ path: `disks[${d.index}]${field}`, message, ...(d.line !== undefined ? { line: d.line } : {}) });
-    const firstId = ids.get(d.id);
-    if (firstId !== undefined) here('.id', `id '${d.id}' is already used by disks[${firstId}]; give each disk its own id`);
-    else ids.set(d.id, d.index);
-    const targets: Array<[string, string]> = d.output ? [[d.output, '.output']] : [];
-    d.stages.forEach((s, k) => {
-      if (s.type === 'copy-to') targets.push([copyDestination(d, s.dir), `.stages[${k}]`]);
-    });
-    for (const [file, field] of targets) {
-      const other = written.get(file);
-      if (other !== undefined) here(field, `writes ${file}, which disks[${other}] writes too`);
-      else written.set(file, d.index);
-    }
-    if (!read.has(d.source)) read.set(d.source, d.index);
+  } catch (e) {
+    // Not JSON past some point: nothing after it can be read, but what was found before stands.
+    if (!(e instanceof PlanError)) throw e;
+    issues.add(...e.issues);
   }
   for (const [file, writer] of written) {
     const reader = read.get(file);
     if (reader !== undefined && reader !== writer) issues.add({ path: `disks[${reader}].source`, message: `is written by disks[${writer}]; disks run in parallel, so split this into two plans` });
   }
-  if (diskCount === 0) issues.add({ path: 'disks', message: 'the plan has no disks' });
+  if (diskCount === 0 && issues.total === 0) issues.add({ path: 'disks', message: 'the plan has no disks' });
   if (issues.total) throw new PlanError(source.file, issues.kept, issues.total);
   return { header, diskCount };
 }
@@ -97,6 +123,8 @@ export async function validatePlan(source: PlanSource): Promise<PlanSummary> {
 /** The plan's disks, resolved, in order. A plan already checked by validatePlan yields no error. */
 export async function* planDisks(source: PlanSource, header: PlanHeader): AsyncGenerator<ResolvedDisk> {
   for await (const item of source.items()) {
+    // The file changed since it was validated: stop rather than run a disk nobody checked.
+    if (item.kind === 'invalid') throw new PlanError(source.file, [item.issue]);
     if (item.kind !== 'disk') continue;
     const r = resolveDisk(item.value, header.defaults ?? {}, { index: item.index, line: item.line, baseDir: source.baseDir });
     // The file changed since it was validated: stop rather than run a disk nobody checked.
