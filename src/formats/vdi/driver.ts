@@ -1,16 +1,20 @@
-import { UnsupportedFeatureError } from '../../errors.js';
+/** VirtualBox Disk Image (VDI): static and dynamic images read, written and checked. */
 import type { FormatDriver } from '../types.js';
+import { parseDriverOptions } from '../shared/options.js';
+import { checkVdi } from './check.js';
+import { vdiOptions, type VdiOptions } from './options.js';
 import { probeVdi } from './probe.js';
+import { openVdi } from './reader.js';
+import { createVdiWriter } from './writer.js';
 
-// Detection only until the reader lands (see the format issue).
 export const vdiDriver: FormatDriver = {
   name: 'vdi',
-
   description: 'VirtualBox disk image',
   extensions: ['vdi'],
-  capabilities: { read: false, write: false, streamRead: false, streamWrite: false, compression: false, backing: false },
+  capabilities: { read: true, write: true, streamRead: false, streamWrite: true, compression: false, backing: false },
+  optionsSchema: vdiOptions,
   probe: probeVdi,
-  async open(_source, ctx) {
-    throw new UnsupportedFeatureError('vdi images are recognised but cannot be read yet', { file: ctx.file });
-  },
+  open: (source, ctx) => openVdi(source, ctx),
+  create: (sink, spec) => createVdiWriter(sink, spec, parseDriverOptions<VdiOptions>(vdiOptions, 'vdi', spec.options)),
+  check: (source, ctx) => checkVdi(source, ctx),
 };

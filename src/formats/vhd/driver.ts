@@ -1,16 +1,22 @@
-import { UnsupportedFeatureError } from '../../errors.js';
+/**
+ * Microsoft Virtual Hard Disk (VHD), qemu's "vpc": fixed, dynamic and differencing disks read;
+ * fixed and dynamic disks written (dynamic ones also to a pipe).
+ */
 import type { FormatDriver } from '../types.js';
+import { parseDriverOptions } from '../shared/options.js';
+import { vhdOptions, type VhdOptions } from './options.js';
 import { probeVhd } from './probe.js';
+import { openVhd } from './reader.js';
+import { createVhdWriter } from './writer.js';
 
-// Detection only until the reader lands (see the format issue).
 export const vhdDriver: FormatDriver = {
   name: 'vhd',
   aliases: ['vpc'],
   description: 'Microsoft Virtual Hard Disk (VHD)',
   extensions: ['vhd'],
-  capabilities: { read: false, write: false, streamRead: false, streamWrite: false, compression: false, backing: false },
+  capabilities: { read: true, write: true, streamRead: false, streamWrite: true, compression: false, backing: false },
+  optionsSchema: vhdOptions,
   probe: probeVhd,
-  async open(_source, ctx) {
-    throw new UnsupportedFeatureError('vhd images are recognised but cannot be read yet', { file: ctx.file });
-  },
+  open: (source, ctx) => openVhd(source, ctx),
+  create: (sink, spec) => createVhdWriter(sink, spec, parseDriverOptions<VhdOptions>(vhdOptions, 'vhd', spec.options)),
 };

@@ -1,15 +1,8 @@
 import type { ProbeInput, ProbeResult } from '../types.js';
 import { bytesEqual, u32beAt } from '../shared/text.js';
+import { FOOTER_CHECKSUM_AT, FOOTER_SIZE, VHD_COOKIE, diskTypeName, vhdChecksum } from './layout.js';
 
-export const VHD_COOKIE = 'conectix';
-const DISK_TYPES: Record<number, string> = { 2: 'fixed', 3: 'dynamic', 4: 'differencing' };
-
-/** One's complement of the byte sum with the checksum field (offset 64) taken as zero (VHD spec, "Checksum"). */
-export function vhdChecksum(record: Uint8Array, checksumAt = 64): number {
-  let sum = 0;
-  for (let i = 0; i < record.length; i++) if (i < checksumAt || i >= checksumAt + 4) sum += record[i];
-  return ~sum >>> 0;
-}
+export { VHD_COOKIE, vhdChecksum };
 
 /**
  * Dynamic and differencing disks start with a copy of the footer; a fixed disk has its footer only
@@ -19,11 +12,11 @@ export function vhdChecksum(record: Uint8Array, checksumAt = 64): number {
 export function probeVhd({ head, tail }: ProbeInput): ProbeResult | null {
   if (bytesEqual(head, 0, VHD_COOKIE)) {
     const t = u32beAt(head, 60);
-    return { score: 100, subformat: t !== undefined ? DISK_TYPES[t] : undefined };
+    return { score: 100, subformat: t !== undefined ? diskTypeName(t) : undefined };
   }
-  if (tail.length >= 512) {
-    const footer = tail.subarray(tail.length - 512);
-    if (bytesEqual(footer, 0, VHD_COOKIE) && u32beAt(footer, 64) === vhdChecksum(footer) && u32beAt(footer, 60) === 2) {
+  if (tail.length >= FOOTER_SIZE) {
+    const footer = tail.subarray(tail.length - FOOTER_SIZE);
+    if (bytesEqual(footer, 0, VHD_COOKIE) && u32beAt(footer, FOOTER_CHECKSUM_AT) === vhdChecksum(footer) && u32beAt(footer, 60) === 2) {
       return { score: 100, subformat: 'fixed' };
     }
   }

@@ -1,0 +1,12 @@
+/** `-o` options of the VDI writer, as qemu-img's vdi driver: only `static`. */
+import { z } from 'zod';
+import { zBool } from '../shared/options.js';
+
+export const vdiOptions = z
+  .object({
+    /** Preallocate every block in place (image type "fixed") instead of appending blocks as data arrives. */
+    static: zBool.default(false),
+  })
+  .strict();
+
+export type VdiOptions = z.infer<typeof vdiOptions>;

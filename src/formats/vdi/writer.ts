@@ -1,0 +1,185 @@
+/**
+ * Writing VDIs with qemu's layout (vdi_co_do_create; FORMATS.md §5.3): the header in the first
+ * sector, the block map from 0x200, the data area right after the map, 1 MiB blocks.
+ *
+ * Static (`static=on`): every block allocated in place (map entry i = i); zeros stay holes.
+ * Dynamic (default): blocks that receive data are appended in virtual order; all-zero blocks stay
+ * free (0xFFFFFFFF). On a file the header and map are written last; on a pipe they must come
+ * first, so the map is planned from the source's allocation map (as the dynamic VHD writer does).
+ */
+import { UsageError } from '../../errors.js';
+import type { ByteSink } from '../../stream/sink.js';
+import { BlockAssembler } from '../shared/block-assembler.js';
+import { BlockSlots } from '../shared/block-slots.js';
+import { planAllocation } from '../shared/bitmap.js';
+import { writeSkippingZeros } from '../shared/sparse-write.js';
+import { ceilDiv, roundUp } from '../shared/bounds.js';
+import { randomUuid } from '../shared/uuid.js';
+import type { CreateSpec, ImageWriter } from '../types.js';
+import { DEFAULT_BLOCK_SIZE, HEADER_SECTOR, HEADER_V1_SIZE, ImageType, SECTOR, VDI_HEADER, VDI_SIGNATURE, VDI_TEXT, VDI_VERSION_1_1 } from './layout.js';
+import type { VdiOptions } from './options.js';
+
+/** Blocks we are willing to map in memory (64 MiB of map; 16 TiB at 1 MiB blocks). */
+export const MAX_WRITE_BLOCKS = 1 << 24;
+
+interface Plan {
+  size: number;
+  blocks: number;
+  offBlocks: number;
+  offData: number;
+}
+
+export function planVdi(virtualSize: number): Plan {
+  const size = roundUp(virtualSize, SECTOR);
+  const blocks = ceilDiv(size, DEFAULT_BLOCK_SIZE);
+  const offBlocks = HEADER_SECTOR;
+  return { size, blocks, offBlocks, offData: offBlocks + roundUp(blocks * 4, SECTOR) };
+}
+
+export function headerBytes(plan: Plan, type: 'dynamic' | 'static', blocksAllocated: number): Uint8Array {
+  const buf = new Uint8Array(HEADER_SECTOR);
+  const text = new TextEncoder().encode(VDI_TEXT);
+  VDI_HEADER.serialize(
+    {
+      text,
+      signature: VDI_SIGNATURE,
+      version: VDI_VERSION_1_1,
+      headerSize: HEADER_V1_SIZE,
+      imageType: type === 'static' ? ImageType.fixed : ImageType.normal,
+      imageFlags: 0,
+      comment: new Uint8Array(0),
+      offBlocks: plan.offBlocks,
+      offData: plan.offData,
+      // No legacy geometry (qemu writes zeros); the sector size must be 512 for qemu to open it.
+      cylinders: 0,
+      heads: 0,
+      sectors: 0,
+      sectorSize: SECTOR,
+      dummy: 0,
+      diskSize: plan.size,
+      blockSize: DEFAULT_BLOCK_SIZE,
+      blockExtra: 0,
+      blocksInImage: plan.blocks,
+      blocksAllocated,
+      uuidImage: randomUuid('guid'),
+      uuidModify: randomUuid('guid'),
+      uuidLinkage: new Uint8Array(16),
+      uuidParentModify: new Uint8Array(16),
+    },
+    buf,
+  );
+  return buf;
+}
+
+function mapBytes(plan: Plan, entry: (i: number) => number): Uint8Array {
+  const buf = new Uint8Array(plan.offData - plan.offBlocks);
+  const dv = new DataView(buf.buffer);
+  for (let i = 0; i < plan.blocks; i++) dv.setUint32(i * 4, entry(i), true);
+  return buf;
+}
+
+export async function createVdiWriter(sink: ByteSink, spec: CreateSpec, opts: VdiOptions): Promise<ImageWriter> {
+  const plan = planVdi(spec.virtualSize);
+  if (plan.blocks > MAX_WRITE_BLOCKS) {
+    throw new UsageError(`disk size ${spec.virtualSize} needs ${plan.blocks} VDI blocks, more than the ${MAX_WRITE_BLOCKS} supported`, { file: spec.file });
+  }
+  if (opts.static) {
+    // Everything is known up front: header and identity map first, then data in place.
+    await sink.write(0, headerBytes(plan, 'static', plan.blocks));
+    await sink.write(plan.offBlocks, mapBytes(plan, (i) => i));
+    return new VdiStaticWriter(sink, plan, spec.file);
+  }
+  return VdiDynamicWriter.create(sink, spec, plan);
+}
+
+class VdiStaticWriter implements ImageWriter {
+  constructor(
+    private readonly sink: ByteSink,
+    private readonly plan: Plan,
+    private readonly file: string,
+  ) {}
+
+  private check(offset: number, length: number): void {
+    if (offset + length > this.plan.size) {
+      throw new UsageError(`write of ${length} bytes at ${offset} is past the virtual size ${this.plan.size}`, { file: this.file, offset });
+    }
+  }
+
+  async write(offset: number, data: Uint8Array): Promise<void> {
+    this.check(offset, data.length);
+    await this.sink.write(this.plan.offData + offset, data);
+  }
+
+  async writeZeroes(offset: number, length: number): Promise<void> {
+    this.check(offset, length);
+  }
+
+  async finish(): Promise<void> {
+    await this.sink.setLength(this.plan.offData + this.plan.blocks * DEFAULT_BLOCK_SIZE);
+  }
+
+  async abort(): Promise<void> {}
+}
+
+class VdiDynamicWriter implements ImageWriter {
+  readonly blockSize = DEFAULT_BLOCK_SIZE;
+  private readonly assembler: BlockAssembler;
+  private headWritten = false;
+
+  private constructor(
+    private readonly sink: ByteSink,
+    private readonly plan: Plan,
+    private readonly slots: BlockSlots,
+    private readonly file: string,
+  ) {
+    this.assembler = new BlockAssembler(DEFAULT_BLOCK_SIZE, plan.size, (i, d) => this.emitBlock(i, d), file);
+  }
+
+  static async create(sink: ByteSink, spec: CreateSpec, plan: Plan): Promise<VdiDynamicWriter> {
+    let slots: BlockSlots;
+    if (sink.seekable) slots = BlockSlots.onDemand(plan.blocks);
+    else {
+      if (!spec.allocation) throw new UsageError("writing a dynamic VDI to a pipe needs the source's allocation map; write to a file instead", { file: spec.file });
+      slots = BlockSlots.fromPlan(await planAllocation(spec.allocation(), DEFAULT_BLOCK_SIZE, plan.size));
+    }
+    const w = new VdiDynamicWriter(sink, plan, slots, spec.file);
+    if (!sink.seekable) await w.writeHead();
+    return w;
+  }
+
+  private async writeHead(): Promise<void> {
+    const slots = this.slots.slots;
+    await this.sink.write(0, headerBytes(this.plan, 'dynamic', this.slots.count));
+    // Unallocated slots are NO_SLOT = 0xFFFFFFFF, which is exactly VDI's "free" marker.
+    await this.sink.write(this.plan.offBlocks, mapBytes(this.plan, (i) => slots[i]));
+    this.headWritten = true;
+  }
+
+  private async emitBlock(index: number, data: Uint8Array): Promise<void> {
+    const slot = this.slots.take(index);
+    if (slot === undefined) {
+      throw new UsageError(`data arrived for block ${index}, which the source's allocation map said was empty; a pipe cannot take it`, {
+        file: this.file,
+        offset: index * DEFAULT_BLOCK_SIZE,
+      });
+    }
+    await writeSkippingZeros(this.sink, this.plan.offData + slot * DEFAULT_BLOCK_SIZE, data);
+  }
+
+  write(offset: number, data: Uint8Array): Promise<void> {
+    return this.assembler.write(offset, data);
+  }
+
+  writeZeroes(offset: number, length: number): Promise<void> {
+    return this.assembler.writeZeroes(offset, length);
+  }
+
+  async finish(): Promise<void> {
+    await this.assembler.finish();
+    if (!this.headWritten) await this.writeHead();
+    // Planned blocks that received no data still occupy their place in a streamed image.
+    await this.sink.setLength(this.plan.offData + this.slots.count * DEFAULT_BLOCK_SIZE);
+  }
+
+  async abort(): Promise<void> {}
+}

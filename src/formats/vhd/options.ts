@@ -1,0 +1,36 @@
+/**
+ * `-o` options of the VHD writer: qemu-img's vpc options (subformat, force_size) plus
+ * block_size, which qemu's vpc driver does not offer (it always writes 2 MiB blocks; Hyper-V
+ * also uses 512 KiB) and which makes small-block images for tests and tools that want them.
+ */
+import { z } from 'zod';
+import { isPowerOfTwo } from '../shared/bounds.js';
+import { zBool, zSize } from '../shared/options.js';
+import { DEFAULT_BLOCK_SIZE } from './layout.js';
+
+/**
+ * Smallest block size we write: below 4 KiB the spec pads the bitmap to a sector but qemu computes
+ * a zero-byte bitmap (block_size / 4096 rounded to 512), so qemu would misread such images.
+ */
+export const MIN_WRITE_BLOCK_SIZE = 4096;
+/** Largest block size we write (Hyper-V's maximum is 256 MiB; a block is buffered whole when it arrives in pieces). */
+export const MAX_WRITE_BLOCK_SIZE = 256 * 1024 * 1024;
+
+export const vhdOptions = z
+  .object({
+    /** dynamic (default, as qemu-img) or fixed. */
+    subformat: z.enum(['dynamic', 'fixed']).default('dynamic'),
+    /** Keep the exact size (geometry 65535/16/255, creator "qem2") instead of rounding up to a CHS geometry. */
+    force_size: zBool.default(false),
+    /** Dynamic disks only: bytes per block, a power of two from 4 KiB to 256 MiB. */
+    block_size: zSize
+      .refine((v) => isPowerOfTwo(v) && v >= MIN_WRITE_BLOCK_SIZE && v <= MAX_WRITE_BLOCK_SIZE, {
+        message: `block_size must be a power of two from ${MIN_WRITE_BLOCK_SIZE} to ${MAX_WRITE_BLOCK_SIZE}`,
+      })
+      .optional(),
+  })
+  .strict()
+  .refine((o) => o.block_size === undefined || o.subformat === 'dynamic', { message: 'block_size applies to dynamic disks only', path: ['block_size'] });
+
+export type VhdOptions = z.infer<typeof vhdOptions>;
+export const defaultBlockSize = (o: VhdOptions): number => o.block_size ?? DEFAULT_BLOCK_SIZE;
