@@ -1,0 +1,571 @@
+/**
+ * The qcow2 header and its extensions: parsing with QEMU's validation (block/qcow2.c
+ * qcow2_do_open, qcow2_read_extensions), and serialization for the writer. Every field is typed;
+ * every size is bounded before use; every refusal names the field and its offset.
+ */
+import { CorruptImageError, UnsupportedFeatureError } from '../../errors.js';
+import type { ByteSource } from '../../stream/source.js';
+import { inRange, limit } from '../shared/bounds.js';
+import { textUntilNul } from '../shared/text.js';
+import {
+  AUTOCLEAR_BITMAPS,
+  AUTOCLEAR_DATA_FILE_RAW,
+  BITMAPS_EXTENSION,
+  COMPAT_LAZY_REFCOUNTS,
+  COMPRESSION_NAMES,
+  COMPRESSION_TYPE_OFFSET,
+  COMPRESSION_ZLIB,
+  CRYPTO_EXTENSION,
+  CRYPT_AES,
+  CRYPT_LUKS,
+  CRYPT_NONE,
+  EXT_BACKING_FORMAT,
+  EXT_BITMAPS,
+  EXT_CRYPTO_HEADER,
+  EXT_DATA_FILE,
+  EXT_END,
+  EXT_FEATURE_TABLE,
+  FEATURE_NAME_ENTRY,
+  FEATURE_TYPE_AUTOCLEAR,
+  FEATURE_TYPE_COMPAT,
+  FEATURE_TYPE_INCOMPAT,
+  HEADER_EXTENSION,
+  INCOMPAT_COMPRESSION,
+  INCOMPAT_CORRUPT,
+  INCOMPAT_DATA_FILE,
+  INCOMPAT_DIRTY,
+  INCOMPAT_EXTL2,
+  INCOMPAT_KNOWN,
+  MAX_BACKING_FILE_NAME,
+  MAX_BACKING_FORMAT,
+  MAX_BITMAPS,
+  MAX_BITMAP_DIRECTORY_BYTES,
+  MAX_CLUSTER_BITS,
+  MAX_L1_BYTES,
+  MAX_REFCOUNT_ORDER,
+  MAX_REFTABLE_BYTES,
+  MAX_SNAPSHOTS,
+  MIN_CLUSTER_BITS,
+  MIN_EXTL2_CLUSTER_BITS,
+  QCOW2_HEADER_V2,
+  QCOW2_HEADER_V3,
+  QCOW2_MAGIC,
+  V2_HEADER_LENGTH,
+  V3_HEADER_LENGTH,
+  V3_MIN_HEADER_LENGTH,
+  geometry,
+  l1EntriesFor,
+  type Geometry,
+} from './layout.js';
+
+export interface FeatureName {
+  type: number;
+  bit: number;
+  name: string;
+}
+
+export interface UnknownExtension {
+  type: number;
+  length: number;
+  offset: number;
+}
+
+export interface Qcow2Extensions {
+  backingFormat?: string;
+  featureNames: FeatureName[];
+  bitmaps?: { nbBitmaps: number; directorySize: number; directoryOffset: number };
+  cryptoHeader?: { offset: number; length: number };
+  dataFile?: string;
+  unknown: UnknownExtension[];
+}
+
+/** Every header field (v2 fields, v3 fields with their v2 defaults) plus what they imply. */
+export interface Qcow2Header {
+  version: 2 | 3;
+  backingFileOffset: number;
+  backingFileSize: number;
+  clusterBits: number;
+  /** The size field as stored. */
+  size: number;
+  cryptMethod: number;
+  l1Size: number;
+  l1TableOffset: number;
+  refcountTableOffset: number;
+  refcountTableClusters: number;
+  nbSnapshots: number;
+  snapshotsOffset: number;
+  incompatibleFeatures: bigint;
+  compatibleFeatures: bigint;
+  autoclearFeatures: bigint;
+  refcountOrder: number;
+  headerLength: number;
+  compressionType: number;
+  extensions: Qcow2Extensions;
+  backingFile?: string;
+  // Derived
+  geometry: Geometry;
+  /** QEMU's disk length: the size field rounded down to whole 512-byte sectors (bs->total_sectors). */
+  virtualSize: number;
+  refcountBits: number;
+  dirty: boolean;
+  corrupt: boolean;
+  lazyRefcounts: boolean;
+  hasDataFile: boolean;
+  dataFileRaw: boolean;
+  /** Non-fatal observations (ignored bitmaps extension, corrupt bit, truncated size…). */
+  warnings: string[];
+}
+
+export interface HeaderParseOptions {
+  file: string;
+  /** qemu-img check opens images that normal opening refuses (no refcount table). */
+  forCheck?: boolean;
+}
+
+/** Bytes of the fixed header we need before knowing the cluster size. */
+export const FIXED_HEADER_BYTES = V3_HEADER_LENGTH;
+
+const SECTOR = 512;
+
+/** Parses the fixed fields (first 104 bytes, plus compression_type) and validates them like QEMU. */
+export function parseFixedHeader(buf: Uint8Array, opts: HeaderParseOptions): Omit<Qcow2Header, 'extensions' | 'backingFile' | 'hasDataFile' | 'dataFileRaw'> {
+  const file = opts.file;
+  const v2 = QCOW2_HEADER_V2.parse(buf, { file });
+  if (v2.magic !== QCOW2_MAGIC) {
+    throw new CorruptImageError('not a qcow2 image (bad magic)', { file, field: 'magic', offset: 0 });
+  }
+  if (v2.version < 2 || v2.version > 3) {
+    throw new UnsupportedFeatureError(`unsupported qcow2 version ${v2.version} (2 and 3 are supported)`, { file, field: 'version', offset: 4 });
+  }
+  const version = v2.version as 2 | 3;
+  if (v2.clusterBits < MIN_CLUSTER_BITS) {
+    throw new CorruptImageError(`cluster_bits ${v2.clusterBits} is below the minimum ${MIN_CLUSTER_BITS}`, { file, field: 'cluster_bits', offset: 20 });
+  }
+  if (v2.clusterBits > MAX_CLUSTER_BITS) {
+    throw new UnsupportedFeatureError(`unsupported cluster size 2^${v2.clusterBits} (QEMU supports 512 bytes to 2 MiB)`, {
+      file,
+      field: 'cluster_bits',
+      offset: 20,
+    });
+  }
+  const clusterSize = 2 ** v2.clusterBits;
+
+  let incompatibleFeatures = 0n;
+  let compatibleFeatures = 0n;
+  let autoclearFeatures = 0n;
+  let refcountOrder = 4; // v2 implies 16-bit refcounts
+  let headerLength = V2_HEADER_LENGTH;
+  let compressionType = COMPRESSION_ZLIB;
+  if (version === 3) {
+    const v3 = QCOW2_HEADER_V3.parse(buf, { file });
+    incompatibleFeatures = v3.incompatibleFeatures;
+    compatibleFeatures = v3.compatibleFeatures;
+    autoclearFeatures = v3.autoclearFeatures;
+    refcountOrder = v3.refcountOrder;
+    headerLength = v3.headerLength;
+    if (headerLength < V3_MIN_HEADER_LENGTH) {
+      throw new CorruptImageError(`qcow2 header too short: header_length ${headerLength} < ${V3_MIN_HEADER_LENGTH}`, {
+        file,
+        field: 'header_length',
+        offset: 100,
+      });
+    }
+    if (headerLength > clusterSize) {
+      throw new CorruptImageError(`qcow2 header exceeds cluster size: header_length ${headerLength} > ${clusterSize}`, {
+        file,
+        field: 'header_length',
+        offset: 100,
+      });
+    }
+    // An optional field is absent when header_length does not reach it; absent means 0 (zlib).
+    if (headerLength > COMPRESSION_TYPE_OFFSET) {
+      if (buf.length <= COMPRESSION_TYPE_OFFSET) {
+        throw new CorruptImageError('file ends inside the header (compression_type)', { file, field: 'compression_type', offset: COMPRESSION_TYPE_OFFSET });
+      }
+      compressionType = buf[COMPRESSION_TYPE_OFFSET];
+    }
+  }
+
+  if (v2.backingFileOffset > clusterSize) {
+    throw new CorruptImageError(`invalid backing file offset ${v2.backingFileOffset}: beyond the first cluster`, {
+      file,
+      field: 'backing_file_offset',
+      offset: 8,
+    });
+  }
+  if (v2.backingFileOffset !== 0) {
+    const room = Math.min(MAX_BACKING_FILE_NAME, clusterSize - v2.backingFileOffset);
+    if (v2.backingFileSize > room) {
+      throw new CorruptImageError(`backing file name too long: ${v2.backingFileSize} bytes (at most ${room} fit)`, {
+        file,
+        field: 'backing_file_size',
+        offset: 16,
+      });
+    }
+  }
+
+  // Encryption before anything else that could fail: the user should learn the real reason.
+  if (v2.cryptMethod !== CRYPT_NONE) {
+    const kind = v2.cryptMethod === CRYPT_AES ? 'AES' : v2.cryptMethod === CRYPT_LUKS ? 'LUKS' : `method ${v2.cryptMethod}`;
+    throw new UnsupportedFeatureError(`encrypted images are not supported (crypt_method ${v2.cryptMethod}: ${kind})`, {
+      file,
+      field: 'crypt_method',
+      offset: 32,
+    });
+  }
+
+  inRange(refcountOrder, 0, MAX_REFCOUNT_ORDER, { file, field: 'refcount_order', offset: 96 });
+  if (compressionType >= COMPRESSION_NAMES.length) {
+    throw new UnsupportedFeatureError(`unknown compression type ${compressionType}`, { file, field: 'compression_type', offset: COMPRESSION_TYPE_OFFSET });
+  }
+  // qcow2.c validate_compression_type: a non-zlib type needs the incompatible bit, zlib must not set it.
+  if (compressionType !== COMPRESSION_ZLIB && !(incompatibleFeatures & INCOMPAT_COMPRESSION)) {
+    throw new CorruptImageError(`compression type ${COMPRESSION_NAMES[compressionType]} without the compression-type incompatible bit`, {
+      file,
+      field: 'incompatible_features',
+      offset: 72,
+    });
+  }
+  if (compressionType === COMPRESSION_ZLIB && incompatibleFeatures & INCOMPAT_COMPRESSION) {
+    throw new CorruptImageError('compression-type incompatible bit set with compression type zlib', {
+      file,
+      field: 'incompatible_features',
+      offset: 72,
+    });
+  }
+
+  const extendedL2 = (incompatibleFeatures & INCOMPAT_EXTL2) !== 0n;
+  if (extendedL2 && v2.clusterBits < MIN_EXTL2_CLUSTER_BITS) {
+    throw new CorruptImageError(`extended L2 entries need clusters of at least 16 KiB (subclusters of 512 bytes); cluster size is ${clusterSize}`, {
+      file,
+      field: 'cluster_bits',
+      offset: 20,
+    });
+  }
+  const g = geometry(v2.clusterBits, extendedL2);
+
+  // Table bounds (qcow2_validate_table): size limits first, then alignment.
+  if (v2.refcountTableClusters === 0 && !opts.forCheck) {
+    throw new CorruptImageError('image does not contain a reference count table', { file, field: 'refcount_table_clusters', offset: 56 });
+  }
+  limit(v2.refcountTableClusters, MAX_REFTABLE_BYTES / clusterSize, { file, field: 'refcount_table_clusters', offset: 56 }, 'reference count table too large');
+  if (v2.refcountTableOffset % clusterSize !== 0) {
+    throw new CorruptImageError(`reference count table offset ${v2.refcountTableOffset} is not cluster aligned`, { file, field: 'refcount_table_offset', offset: 48 });
+  }
+  limit(v2.nbSnapshots, MAX_SNAPSHOTS, { file, field: 'nb_snapshots', offset: 60 }, 'too many snapshots');
+  if (v2.snapshotsOffset % clusterSize !== 0) {
+    throw new CorruptImageError(`snapshot table offset ${v2.snapshotsOffset} is not cluster aligned`, { file, field: 'snapshots_offset', offset: 64 });
+  }
+  limit(v2.l1Size, MAX_L1_BYTES / 8, { file, field: 'l1_size', offset: 36 }, 'active L1 table too large');
+  if (v2.l1TableOffset % clusterSize !== 0) {
+    throw new CorruptImageError(`L1 table offset ${v2.l1TableOffset} is not cluster aligned`, { file, field: 'l1_table_offset', offset: 40 });
+  }
+  const virtualSize = Math.floor(v2.size / SECTOR) * SECTOR;
+  const needL1 = l1EntriesFor(virtualSize, g);
+  if (v2.l1Size < needL1) {
+    throw new CorruptImageError(`L1 table is too small: l1_size ${v2.l1Size} maps less than the virtual size ${virtualSize} (needs ${needL1})`, {
+      file,
+      field: 'l1_size',
+      offset: 36,
+    });
+  }
+
+  const warnings: string[] = [];
+  if (virtualSize !== v2.size) warnings.push(`virtual size ${v2.size} is not a multiple of 512; QEMU and guestkit use ${virtualSize}`);
+  const corrupt = (incompatibleFeatures & INCOMPAT_CORRUPT) !== 0n;
+  if (corrupt) warnings.push('image is marked corrupt: it can be read, but must be repaired before any write');
+  if (incompatibleFeatures & INCOMPAT_DIRTY) warnings.push('image is marked dirty: its reference counts may be stale (reading is unaffected)');
+
+  return {
+    version,
+    backingFileOffset: v2.backingFileOffset,
+    backingFileSize: v2.backingFileSize,
+    clusterBits: v2.clusterBits,
+    size: v2.size,
+    cryptMethod: v2.cryptMethod,
+    l1Size: v2.l1Size,
+    l1TableOffset: v2.l1TableOffset,
+    refcountTableOffset: v2.refcountTableOffset,
+    refcountTableClusters: v2.refcountTableClusters,
+    nbSnapshots: v2.nbSnapshots,
+    snapshotsOffset: v2.snapshotsOffset,
+    incompatibleFeatures,
+    compatibleFeatures,
+    autoclearFeatures,
+    refcountOrder,
+    headerLength,
+    compressionType,
+    geometry: g,
+    virtualSize,
+    refcountBits: 2 ** refcountOrder,
+    dirty: (incompatibleFeatures & INCOMPAT_DIRTY) !== 0n,
+    corrupt,
+    lazyRefcounts: (compatibleFeatures & COMPAT_LAZY_REFCOUNTS) !== 0n,
+    warnings,
+  };
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: false });
+
+/**
+ * Walks the header extensions of cluster 0 (qcow2_read_extensions) from `start` to `end`. Bytes
+ * past `buf` read as zeros, as QEMU reads past the end of a short file, so a file that ends inside
+ * cluster 0 simply ends the list.
+ */
+export function parseExtensions(buf: Uint8Array, start: number, end: number, h: Pick<Qcow2Header, 'version' | 'autoclearFeatures' | 'cryptMethod' | 'clusterBits'>, file: string, warnings: string[]): Qcow2Extensions {
+  const ext: Qcow2Extensions = { featureNames: [], unknown: [] };
+  const clusterSize = 2 ** h.clusterBits;
+  const seen = new Set<number>();
+  let offset = start;
+  while (offset < end) {
+    if (offset >= buf.length) break; // zeros: the end marker
+    const at = offset;
+    if (end - offset < HEADER_EXTENSION.size) {
+      throw new CorruptImageError('header extension too large: its header crosses the end of the header area', { file, field: 'header extension', offset: at });
+    }
+    const e = HEADER_EXTENSION.parse(padTo(buf, offset, HEADER_EXTENSION.size), { file, base: offset });
+    offset += HEADER_EXTENSION.size;
+    if (e.length > end - offset) {
+      throw new CorruptImageError(`header extension 0x${e.type.toString(16)} too large: ${e.length} bytes`, { file, field: 'header extension length', offset: at + 4 });
+    }
+    if (e.type === EXT_END) return ext;
+    const data = padTo(buf, offset, e.length);
+    if (seen.has(e.type) && e.type !== EXT_END) warnings.push(`header extension 0x${e.type.toString(16)} appears more than once; the last one is used`);
+    seen.add(e.type);
+    switch (e.type) {
+      case EXT_BACKING_FORMAT:
+        if (e.length > MAX_BACKING_FORMAT) {
+          throw new CorruptImageError(`backing format name too long: ${e.length} bytes (at most ${MAX_BACKING_FORMAT})`, { file, field: 'backing format extension', offset: at });
+        }
+        ext.backingFormat = textUntilNul(data);
+        break;
+      case EXT_FEATURE_TABLE:
+        ext.featureNames = [];
+        for (let i = 0; i + FEATURE_NAME_ENTRY.size <= e.length; i += FEATURE_NAME_ENTRY.size) {
+          const f = FEATURE_NAME_ENTRY.parse(data, { file, base: offset }, i);
+          ext.featureNames.push({ type: f.type, bit: f.bit, name: f.name });
+        }
+        break;
+      case EXT_CRYPTO_HEADER: {
+        if (e.length !== CRYPTO_EXTENSION.size) {
+          throw new CorruptImageError(`encryption header extension has ${e.length} bytes, expected ${CRYPTO_EXTENSION.size}`, { file, field: 'crypto header extension', offset: at });
+        }
+        const c = CRYPTO_EXTENSION.parse(data, { file, base: offset });
+        ext.cryptoHeader = { offset: c.offset, length: c.length };
+        break;
+      }
+      case EXT_BITMAPS: {
+        if (e.length !== BITMAPS_EXTENSION.size) {
+          throw new CorruptImageError(`bitmaps extension has ${e.length} bytes, expected ${BITMAPS_EXTENSION.size}`, { file, field: 'bitmaps extension', offset: at });
+        }
+        if (!(h.autoclearFeatures & AUTOCLEAR_BITMAPS)) {
+          // A program without bitmap support rewrote the image: QEMU ignores the bitmaps.
+          warnings.push('bitmaps extension present without the autoclear bitmaps bit: the bitmaps are inconsistent and ignored');
+          break;
+        }
+        const b = BITMAPS_EXTENSION.parse(data, { file, base: offset });
+        const where = (field: string, off: number) => ({ file, field, offset: offset + off });
+        if (b.reserved !== 0) throw new CorruptImageError('bitmaps extension: reserved field is not zero', where('bitmaps reserved', 4));
+        if (b.nbBitmaps === 0) throw new CorruptImageError('bitmaps extension with zero bitmaps', where('nb_bitmaps', 0));
+        limit(b.nbBitmaps, MAX_BITMAPS, where('nb_bitmaps', 0), 'more bitmaps than QEMU supports');
+        if (b.directoryOffset % clusterSize !== 0) {
+          throw new CorruptImageError(`bitmap directory offset ${b.directoryOffset} is not cluster aligned`, where('bitmap_directory_offset', 16));
+        }
+        limit(b.directorySize, MAX_BITMAP_DIRECTORY_BYTES, where('bitmap_directory_size', 8), 'bitmap directory too large');
+        ext.bitmaps = { nbBitmaps: b.nbBitmaps, directorySize: b.directorySize, directoryOffset: b.directoryOffset };
+        break;
+      }
+      case EXT_DATA_FILE:
+        ext.dataFile = utf8.decode(data.subarray(0, e.length)).split('\0')[0];
+        break;
+      default:
+        ext.unknown.push({ type: e.type, length: e.length, offset: at });
+    }
+    offset += Math.ceil(e.length / 8) * 8;
+  }
+  return ext;
+}
+
+/** `length` bytes of `buf` at `at`, zero-padded where `buf` ends (QEMU reads zeros past EOF). */
+function padTo(buf: Uint8Array, at: number, length: number): Uint8Array {
+  if (at + length <= buf.length) return buf.subarray(at, at + length);
+  const out = new Uint8Array(length);
+  if (at < buf.length) out.set(buf.subarray(at));
+  return out;
+}
+
+/** Names unknown incompatible bits, using the image's own feature table when it has names. */
+function unknownIncompatible(bits: bigint, names: FeatureName[]): string {
+  const parts: string[] = [];
+  for (let b = 0; b < 64; b++) {
+    if (!(bits & (1n << BigInt(b)))) continue;
+    const n = names.find((f) => f.type === FEATURE_TYPE_INCOMPAT && f.bit === b)?.name;
+    parts.push(n ? `bit ${b} (${n})` : `bit ${b}`);
+  }
+  return parts.join(', ');
+}
+
+/**
+ * Reads and validates the whole header: fixed fields, extensions, backing file name. `fileSize`
+ * bounds every read.
+ */
+export async function readHeader(source: ByteSource, opts: HeaderParseOptions): Promise<Qcow2Header> {
+  const file = opts.file;
+  const fileSize = source.size ?? Number.MAX_SAFE_INTEGER;
+  const head = await source.readUpTo(0, FIXED_HEADER_BYTES);
+  const fixed = parseFixedHeader(head, opts);
+  const clusterSize = fixed.geometry.clusterSize;
+  // Cluster 0 holds the header, its extensions and the backing file name; read what the file has of it.
+  const cluster0 = await source.readUpTo(0, Math.min(clusterSize, fileSize));
+  const extStart = fixed.version === 3 ? fixed.headerLength : V2_HEADER_LENGTH;
+  // Extensions end where the backing file name begins, else at the end of cluster 0.
+  const extEnd = fixed.backingFileOffset !== 0 ? fixed.backingFileOffset : clusterSize;
+  const warnings = fixed.warnings;
+  const extensions = parseExtensions(cluster0, extStart, extEnd, fixed, file, warnings);
+
+  const unknown = fixed.incompatibleFeatures & ~INCOMPAT_KNOWN;
+  if (unknown) {
+    throw new UnsupportedFeatureError(`unsupported incompatible feature ${unknownIncompatible(unknown, extensions.featureNames)} is set`, {
+      file,
+      field: 'incompatible_features',
+      offset: 72,
+    });
+  }
+  const hasDataFile = (fixed.incompatibleFeatures & INCOMPAT_DATA_FILE) !== 0n;
+  const dataFileRaw = (fixed.autoclearFeatures & AUTOCLEAR_DATA_FILE_RAW) !== 0n;
+  if (dataFileRaw && !hasDataFile) {
+    throw new CorruptImageError('data-file-raw is set but the image has no external data file', { file, field: 'autoclear_features', offset: 88 });
+  }
+  if (hasDataFile && extensions.dataFile === undefined) {
+    throw new UnsupportedFeatureError('image uses an external data file but does not name it (QEMU needs -o data-file=…)', {
+      file,
+      field: 'incompatible_features',
+      offset: 72,
+    });
+  }
+  if (extensions.cryptoHeader) {
+    throw new CorruptImageError('encryption header extension in an image without LUKS encryption', { file, field: 'crypto header extension' });
+  }
+
+  let backingFile: string | undefined;
+  if (fixed.backingFileOffset !== 0 && fixed.backingFileSize > 0) {
+    const name = await source.readUpTo(fixed.backingFileOffset, fixed.backingFileSize);
+    // QEMU keeps the name as a C string: a NUL inside ends it.
+    backingFile = textUntilNul(name);
+    if (backingFile === '') backingFile = undefined;
+  }
+  return { ...fixed, extensions, backingFile, hasDataFile, dataFileRaw, warnings };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Serialization (the writer).
+
+export interface HeaderSpec {
+  version: 2 | 3;
+  clusterBits: number;
+  size: number;
+  l1Size: number;
+  l1TableOffset: number;
+  refcountTableOffset: number;
+  refcountTableClusters: number;
+  refcountOrder: number;
+  lazyRefcounts: boolean;
+  extendedL2: boolean;
+  compressionType: number;
+  backingFile?: string;
+  backingFormat?: string;
+}
+
+/** Feature names QEMU 7.2 writes into its feature table, in its order. */
+const QEMU_FEATURE_TABLE: FeatureName[] = [
+  { type: FEATURE_TYPE_INCOMPAT, bit: 0, name: 'dirty bit' },
+  { type: FEATURE_TYPE_INCOMPAT, bit: 1, name: 'corrupt bit' },
+  { type: FEATURE_TYPE_INCOMPAT, bit: 2, name: 'external data file' },
+  { type: FEATURE_TYPE_INCOMPAT, bit: 3, name: 'compression type' },
+  { type: FEATURE_TYPE_INCOMPAT, bit: 4, name: 'extended L2 entries' },
+  { type: FEATURE_TYPE_COMPAT, bit: 0, name: 'lazy refcounts' },
+  { type: FEATURE_TYPE_AUTOCLEAR, bit: 0, name: 'bitmaps' },
+  { type: FEATURE_TYPE_AUTOCLEAR, bit: 1, name: 'raw external data' },
+];
+
+const utf8enc = new TextEncoder();
+
+/**
+ * Builds cluster 0 as QEMU's qcow2_update_header lays it out: header, backing format extension,
+ * feature name table (v3 with clusters over 4 KiB, as QEMU 7.2 does), end marker, backing file
+ * name. Throws when it does not fit (512-byte clusters with a long backing name).
+ */
+export function serializeHeader(spec: HeaderSpec, file?: string): Uint8Array {
+  const clusterSize = 2 ** spec.clusterBits;
+  const buf = new Uint8Array(clusterSize);
+  const headerLength = spec.version === 3 ? V3_HEADER_LENGTH : V2_HEADER_LENGTH;
+  let incompatible = 0n;
+  if (spec.extendedL2) incompatible |= INCOMPAT_EXTL2;
+  if (spec.compressionType !== COMPRESSION_ZLIB) incompatible |= INCOMPAT_COMPRESSION;
+  const base = {
+    magic: QCOW2_MAGIC,
+    version: spec.version,
+    backingFileOffset: 0,
+    backingFileSize: 0,
+    clusterBits: spec.clusterBits,
+    size: spec.size,
+    cryptMethod: CRYPT_NONE,
+    l1Size: spec.l1Size,
+    l1TableOffset: spec.l1TableOffset,
+    refcountTableOffset: spec.refcountTableOffset,
+    refcountTableClusters: spec.refcountTableClusters,
+    nbSnapshots: 0,
+    snapshotsOffset: 0,
+  };
+  let pos = headerLength;
+  const room = (n: number) => {
+    if (pos + n > clusterSize) {
+      throw new UnsupportedFeatureError(`the header, its extensions and the backing file name do not fit in one ${clusterSize}-byte cluster`, {
+        file,
+        field: 'backing_file',
+      });
+    }
+  };
+  const addExtension = (type: number, data: Uint8Array) => {
+    const padded = Math.ceil(data.length / 8) * 8;
+    room(HEADER_EXTENSION.size + padded);
+    HEADER_EXTENSION.serialize({ type, length: data.length }, buf, pos);
+    buf.set(data, pos + HEADER_EXTENSION.size);
+    pos += HEADER_EXTENSION.size + padded;
+  };
+  if (spec.backingFile !== undefined && spec.backingFormat !== undefined) addExtension(EXT_BACKING_FORMAT, utf8enc.encode(spec.backingFormat));
+  if (spec.version === 3 && clusterSize > 4096) {
+    const table = new Uint8Array(QEMU_FEATURE_TABLE.length * FEATURE_NAME_ENTRY.size);
+    QEMU_FEATURE_TABLE.forEach((f, i) => FEATURE_NAME_ENTRY.serialize(f, table, i * FEATURE_NAME_ENTRY.size));
+    addExtension(EXT_FEATURE_TABLE, table);
+  }
+  room(HEADER_EXTENSION.size);
+  pos += HEADER_EXTENSION.size; // end marker: type 0, length 0 (already zero)
+  if (spec.backingFile !== undefined) {
+    const name = utf8enc.encode(spec.backingFile);
+    if (name.length === 0 || name.length > MAX_BACKING_FILE_NAME) {
+      throw new UnsupportedFeatureError(`backing file name must be 1 to ${MAX_BACKING_FILE_NAME} bytes long`, { file, field: 'backing_file' });
+    }
+    room(name.length);
+    buf.set(name, pos);
+    base.backingFileOffset = pos;
+    base.backingFileSize = name.length;
+  }
+  if (spec.version === 2) {
+    QCOW2_HEADER_V2.serialize(base, buf);
+  } else {
+    QCOW2_HEADER_V3.serialize(
+      {
+        ...base,
+        incompatibleFeatures: incompatible,
+        compatibleFeatures: spec.lazyRefcounts ? COMPAT_LAZY_REFCOUNTS : 0n,
+        autoclearFeatures: 0n,
+        refcountOrder: spec.refcountOrder,
+        headerLength,
+      },
+      buf,
+    );
+    buf[COMPRESSION_TYPE_OFFSET] = spec.compressionType;
+  }
+  return buf;
+}
