@@ -9,9 +9,11 @@ import { AbortedError, UsageError, toIoError } from '../errors.js';
 import { openImage } from '../formats/open.js';
 import { AtomicOutput } from '../stream/atomic.js';
 import type { ByteSink } from '../stream/sink.js';
-import { isZero } from '../stream/zero.js';
+import { scanZeroRuns } from '../stream/zero.js';
 
 const COPY_CHUNK = 1024 * 1024;
+/** Zero runs shorter than this are written out: a filesystem block, the smallest possible hole. */
+const HOLE_GRANULARITY = 4096;
 
 /**
  * The files an image is made of that live in its own folder (a split VMDK's extents, say), the
@@ -55,7 +57,11 @@ async function copySparse(from: string, sink: ByteSink, buf: Uint8Array, onBytes
       }
       if (n === 0) break; // the file shrank under us; the length is set below all the same
       const chunk = buf.subarray(0, n);
-      if (!isZero(chunk)) await sink.write(pos, chunk);
+      const data: Array<[number, number]> = [];
+      scanZeroRuns(chunk, HOLE_GRANULARITY, (start, end, zero) => {
+        if (!zero) data.push([start, end]);
+      });
+      for (const [start, end] of data) await sink.write(pos + start, chunk.subarray(start, end));
       pos += n;
       onBytes(n);
     }

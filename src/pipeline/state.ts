@@ -61,11 +61,14 @@ export async function proveFiles(paths: string[]): Promise<FileProof[]> {
   );
 }
 
-/** True when every file still exists with the recorded size and modification time. */
+/**
+ * True when every file still exists with the recorded size and modification time. Times are
+ * compared to the millisecond: finer digits do not survive every copy tool and filesystem.
+ */
 export async function filesUnchanged(files: FileProof[]): Promise<boolean> {
   for (const f of files) {
     const st = await stat(f.path).catch(() => undefined);
-    if (!st || !st.isFile() || st.size !== f.size || st.mtimeMs !== f.mtimeMs) return false;
+    if (!st || !st.isFile() || st.size !== f.size || Math.floor(st.mtimeMs) !== Math.floor(f.mtimeMs)) return false;
   }
   return true;
 }
