@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { reportError, setDebug, EXIT_USAGE } from './errors.js';
+import { registerPipelineCommand } from './pipeline.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -122,6 +123,8 @@ export function buildProgram(): Command {
     .option('--force', 'overwrite an existing file')
     .addHelpText('after', '\nExamples:\n  guestkit create -f qcow2 disk.qcow2 20G\n  guestkit create -f qcow2 -b base.qcow2 -F qcow2 overlay.qcow2')
     .action(async (file, size, opts) => (await import('./create.js')).run(file, size, opts));
+
+  registerPipelineCommand(program);
 
   return program;
 }
