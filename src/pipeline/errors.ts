@@ -24,7 +24,9 @@ export function describeIssue(i: PlanIssue): string {
 
 export class PlanError extends UsageError {
   override readonly code: string = 'EPLAN';
+  /** The problems found, up to a cap; `total` counts them all. */
   readonly issues: PlanIssue[];
+  readonly total: number;
 
   constructor(file: string | undefined, issues: PlanIssue[], total = issues.length) {
     const shown = issues.slice(0, SHOWN_ISSUES).map(describeIssue);
@@ -36,10 +38,11 @@ export class PlanError extends UsageError {
     // No `field`: GuestkitError would append it to a message that already names every path.
     super(detail, { file });
     this.issues = issues;
+    this.total = total;
   }
 
   override toJSON(): Record<string, unknown> {
-    return { ...super.toJSON(), issues: this.issues };
+    return { ...super.toJSON(), issues: this.issues, total: this.total };
   }
 }
 

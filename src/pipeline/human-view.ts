@@ -40,7 +40,11 @@ export class HumanView {
   private failed = 0;
   private skipped = 0;
 
-  constructor(private readonly out: ViewOutput) {}
+  /** `now` is injectable so tests can step past the redraw throttle. */
+  constructor(
+    private readonly out: ViewOutput,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
 
   private fit(line: string): string {
     const cols = this.out.columns ?? 100;
@@ -54,7 +58,7 @@ export class HumanView {
 
   private drawBars(force = false): void {
     if (!this.out.isTTY) return;
-    const now = performance.now();
+    const now = this.now();
     if (!force && now - this.lastDraw < REDRAW_MS) return;
     this.lastDraw = now;
     this.clearBars();

@@ -107,7 +107,11 @@ export async function* readJsonPlan(path: string, opts: PlanReadOptions = {}): A
       path: '',
       message: `not valid JSON${where ? ` at line ${where.line}, column ${where.column}` : ''}: ${message}`,
     };
-    if (/ENDED/.test(message)) issue.message += ' (text after the end of the plan; a plan with one disk per line must be named .jsonl)';
+    if (/ENDED/.test(message)) {
+      issue.message += /Unexpected "\{"/.test(message)
+        ? ' (another object after the plan: a plan with one disk per line must be named .jsonl)'
+        : ' (text after the end of the plan)';
+    }
     return new PlanError(path, [issue]);
   };
 

@@ -75,7 +75,7 @@ export async function runPlan(source: PlanSource, opts: RunOptions = {}): Promis
   try {
     plan = await validatePlan(source);
   } catch (e) {
-    if (e instanceof PlanError) emit({ type: 'plan-invalid', ...(source.file ? { plan: source.file } : {}), issues: e.issues, total: e.issues.length });
+    if (e instanceof PlanError) emit({ type: 'plan-invalid', ...(source.file ? { plan: source.file } : {}), issues: e.issues, total: e.total });
     throw e;
   }
   const concurrency = opts.concurrency ?? plan.header.concurrency ?? DEFAULT_CONCURRENCY;

@@ -86,7 +86,7 @@ describe('guestkit pipeline run', () => {
       expect(stages).toEqual(['detect', 'convert', 'verify', 'checksum']);
     }
     // Disks spread over every format that can be written and read back.
-    const written = new Set(events.filter((e) => e.type === 'stage-done' && e.stage === 'convert').map((e) => (e as { result: { format: string } }).result.format));
+    const written = new Set(events.flatMap((e) => (e.type === 'stage-done' && e.stage === 'convert' ? [e.result.format] : [])));
     expect([...written].sort()).toEqual(FORMATS.map((f) => byName(f).name).sort());
     expect(sha256File(join(dir, 'out/disk0.raw'))).toBe(sha256File(join(dir, 'src/disk0.img')));
   });
