@@ -1,16 +1,23 @@
-import { UnsupportedFeatureError } from '../../errors.js';
+/**
+ * The VMDK format driver (FORMATS.md §3): one object literal naming what the format can do and
+ * where each job is done.
+ */
 import type { FormatDriver } from '../types.js';
+import { checkVmdk } from './check.js';
+import { createVmdk } from './create.js';
+import { openVmdk } from './open-disk.js';
+import { vmdkOptions } from './options.js';
 import { probeVmdk } from './probe.js';
 
-// Detection only until the reader lands (see the format issue).
 export const vmdkDriver: FormatDriver = {
   name: 'vmdk',
-
-  description: 'VMware virtual disk',
+  description: 'VMware virtual disk (sparse, streamOptimized, flat, split, ESX delta)',
   extensions: ['vmdk'],
-  capabilities: { read: false, write: false, streamRead: false, streamWrite: false, compression: false, backing: false },
+  // streamRead: streamOptimized from a pipe; streamWrite: streamOptimized to a pipe.
+  capabilities: { read: true, write: true, streamRead: true, streamWrite: true, compression: true, backing: true },
+  optionsSchema: vmdkOptions,
   probe: probeVmdk,
-  async open(_source, ctx) {
-    throw new UnsupportedFeatureError('vmdk images are recognised but cannot be read yet', { file: ctx.file });
-  },
+  open: openVmdk,
+  create: createVmdk,
+  check: checkVmdk,
 };

@@ -1,0 +1,31 @@
+/**
+ * `-o` options of the VMDK writer, with qemu-img's names and values (FORMATS.md §8 "vmdk = size,
+ * adapter_type, backing_file, backing_fmt, compat6, hwversion, subformat, toolsversion,
+ * zeroed_grain"). Backing files are not offered: conversions flatten chains.
+ */
+import { z } from 'zod';
+import { zBool } from '../shared/options.js';
+
+export const SUBFORMATS = ['monolithicSparse', 'monolithicFlat', 'twoGbMaxExtentSparse', 'twoGbMaxExtentFlat', 'streamOptimized'] as const;
+export type Subformat = (typeof SUBFORMATS)[number];
+export const ADAPTER_TYPES = ['ide', 'lsilogic', 'buslogic', 'legacyESX'] as const;
+export type AdapterType = (typeof ADAPTER_TYPES)[number];
+
+/** A version number written into the descriptor as a decimal string. */
+const zVersion = z.preprocess((v) => (typeof v === 'number' ? String(v) : v), z.string().regex(/^\d{1,10}$/, 'must be a decimal number'));
+
+export const vmdkOptions = z
+  .object({
+    subformat: z.enum(SUBFORMATS).optional(),
+    adapter_type: z.enum(ADAPTER_TYPES).optional(),
+    /** ddb.virtualHWVersion; qemu-img's "undefined" means the default. */
+    hwversion: z.preprocess((v) => (v === 'undefined' ? undefined : v), zVersion.optional()),
+    toolsversion: zVersion.optional(),
+    /** Hardware version 6 (qemu-img's compat6); exclusive with hwversion. */
+    compat6: zBool.optional(),
+    /** Header version 2 with zeroed-grain table entries allowed (sparse subformats). */
+    zeroed_grain: zBool.optional(),
+  })
+  .strict();
+
+export type VmdkOptions = z.infer<typeof vmdkOptions>;
