@@ -193,3 +193,29 @@ export function macAlias(fileName: string): Uint8Array {
   dv.setInt16(150, -1);
   return a;
 }
+
+/** A fixed VHD: the data then a footer of type 2 (511 bytes long when `shortFooter`). */
+export function buildFixed(data: Uint8Array, opts: { creator?: string; shortFooter?: boolean } = {}): Uint8Array {
+  const f = footer({ type: 'dynamic', size: data.length, blockSize: 0, blocks: [], creator: opts.creator }, new Uint8Array(randomBytes(16)));
+  const dv = new DataView(f.buffer);
+  dv.setBigUint64(16, 0xffffffffffffffffn);
+  dv.setUint32(60, 2);
+  dv.setUint32(64, checksum(f, 64));
+  const len = opts.shortFooter ? 511 : 512;
+  const out = new Uint8Array(data.length + len);
+  out.set(data);
+  out.set(f.subarray(0, len), data.length);
+  return out;
+}
+
+/** Recomputes the checksum of the footer (512 bytes at `at`) after a test changed it. */
+export function refreshFooterChecksum(image: Uint8Array, at: number): void {
+  const f = image.subarray(at, at + 512);
+  new DataView(f.buffer, f.byteOffset, 512).setUint32(64, checksum(f, 64));
+}
+
+/** Same for the dynamic header (1024 bytes at `at`). */
+export function refreshHeaderChecksum(image: Uint8Array, at = 512): void {
+  const h = image.subarray(at, at + 1024);
+  new DataView(h.buffer, h.byteOffset, 1024).setUint32(36, checksum(h, 36));
+}
