@@ -91,10 +91,11 @@ export async function runPlan(source: PlanSource, opts: RunOptions = {}): Promis
   const failures: FailureReport[] = [];
 
   /** Whether an earlier run's record still stands for this disk. */
-  const recordHolds = async (rec: StateRecord): Promise<boolean> => {
+  const recordHolds = async (rec: StateRecord, disk: ResolvedDisk): Promise<boolean> => {
     if (!(await filesUnchanged(rec.files))) return false;
     if (opts.resumeCheck !== 'checksum' || !rec.sha256 || !rec.checksumOf) return true;
-    return (await ops.checksum(rec.checksumOf, {}).catch(() => undefined)) === rec.sha256;
+    const format = rec.checksumOf === disk.output ? disk.format : disk.sourceFormat;
+    return (await ops.checksum(rec.checksumOf, { format }).catch(() => undefined)) === rec.sha256;
   };
 
   const fail = (disk: ResolvedDisk, stage: StageName, attempts: number, e: unknown) => {
@@ -121,7 +122,7 @@ export async function runPlan(source: PlanSource, opts: RunOptions = {}): Promis
   const runDisk = async (disk: ResolvedDisk): Promise<void> => {
     const fp = diskFingerprint(disk);
     const rec = opts.resume ? state?.lookup(disk) : undefined;
-    const earlier = rec && (await recordHolds(rec)) ? rec : undefined;
+    const earlier = rec && (await recordHolds(rec, disk)) ? rec : undefined;
     if (earlier?.status === 'done') {
       skipped++;
       emit({ type: 'disk-skipped', disk: disk.id, index: disk.index, reason: 'finished by an earlier run; its outputs are unchanged' });
