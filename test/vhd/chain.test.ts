@@ -183,7 +183,7 @@ describe('parent locators', () => {
     const c = pair(() => ({ uuid: new Uint8Array(16).fill(0x42), unicodeName: '', locators: [{ code: 'W2ru', data: utf16le('base.vhd') }] }));
     const err = await openVhdFile(c.path).catch((e) => e);
     expect(err).toBeInstanceOf(CorruptImageError);
-    expect(err.field).toBe('parent_uuid');
+    expect(err.field).toBe('parentUuid');
     expect(err.message).toMatch(/42424242-4242-4242-4242-424242424242/);
   });
 

@@ -98,17 +98,17 @@ describe('VHD footer selection', () => {
 
 describe('VHD header problems are typed errors naming field and offset', () => {
   const cases: Array<[string, (b: Uint8Array) => void, new (...a: never[]) => Error, string, number?]> = [
-    ['disk type 5', (b) => (setU32(b, b.length - 512 + 60, 5), refreshFooterChecksum(b, b.length - 512), (b[100] ^= 1)), CorruptImageError, 'disk_type', -512 + 60],
+    ['disk type 5', (b) => (setU32(b, b.length - 512 + 60, 5), refreshFooterChecksum(b, b.length - 512), (b[100] ^= 1)), CorruptImageError, 'diskType', -512 + 60],
     ['dynamic header cookie', (b) => (b[512] = 0x41), CorruptImageError, 'cookie', 512],
     ['dynamic header checksum', (b) => setU32(b, 512 + 28, 6), CorruptImageError, 'checksum', 512 + 36],
-    ['block size not a power of two', (b) => (setU32(b, 512 + 32, 3 * 4096), refreshHeaderChecksum(b)), CorruptImageError, 'block_size', 512 + 32],
-    ['block size below a sector', (b) => (setU32(b, 512 + 32, 256), refreshHeaderChecksum(b)), CorruptImageError, 'block_size', 512 + 32],
+    ['block size not a power of two', (b) => (setU32(b, 512 + 32, 3 * 4096), refreshHeaderChecksum(b)), CorruptImageError, 'blockSize', 512 + 32],
+    ['block size below a sector', (b) => (setU32(b, 512 + 32, 256), refreshHeaderChecksum(b)), CorruptImageError, 'blockSize', 512 + 32],
     // qemu-afl5-fuzzed.vhd's value, with valid checksums: refused before any allocation.
-    ['max_table_entries 0x40000001', (b) => (setU32(b, 512 + 28, 0x40000001), refreshHeaderChecksum(b)), LimitExceededError, 'max_table_entries', 512 + 28],
-    ['BAT too small for the disk', (b) => (setU32(b, 512 + 28, 4), refreshHeaderChecksum(b)), CorruptImageError, 'max_table_entries', 512 + 28],
-    ['BAT past the end of the file', (b) => (setU32(b, 512 + 20, 0x10000000), refreshHeaderChecksum(b)), TruncatedImageError, 'table_offset', 512 + 16],
+    ['max_table_entries 0x40000001', (b) => (setU32(b, 512 + 28, 0x40000001), refreshHeaderChecksum(b)), LimitExceededError, 'maxTableEntries', 512 + 28],
+    ['BAT too small for the disk', (b) => (setU32(b, 512 + 28, 4), refreshHeaderChecksum(b)), CorruptImageError, 'maxTableEntries', 512 + 28],
+    ['BAT past the end of the file', (b) => (setU32(b, 512 + 20, 0x10000000), refreshHeaderChecksum(b)), TruncatedImageError, 'tableOffset', 512 + 16],
     ['block past the end of the file', (b) => setU32(b, 1536 + 4, 0x00ffffff), TruncatedImageError, 'BAT', 1536 + 4],
-    ['header offset past the end', (b) => (setU32(b, b.length - 512 + 20, 0x7fffff00), refreshFooterChecksum(b, b.length - 512), (b[100] ^= 1)), TruncatedImageError, 'data_offset', -512 + 16],
+    ['header offset past the end', (b) => (setU32(b, b.length - 512 + 20, 0x7fffff00), refreshFooterChecksum(b, b.length - 512), (b[100] ^= 1)), TruncatedImageError, 'dataOffset', -512 + 16],
     [
       'virtual size beyond 2040 GiB',
       (b) => {
@@ -117,7 +117,7 @@ describe('VHD header problems are typed errors naming field and offset', () => {
         b[100] ^= 1;
       },
       UnsupportedFeatureError,
-      'current_size',
+      'currentSize',
       -512 + 48,
     ],
     [
@@ -150,7 +150,7 @@ describe('VHD header problems are typed errors naming field and offset', () => {
     refreshFooterChecksum(img, 34816);
     const e = await openError(img);
     expect(e).toBeInstanceOf(TruncatedImageError);
-    expect(e.field).toBe('current_size');
+    expect(e.field).toBe('currentSize');
   });
 
   it('a file too small for a footer, and a file that is not a VHD', async () => {

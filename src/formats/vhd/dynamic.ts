@@ -55,7 +55,7 @@ export async function readDynamicLayout(
   footerAt: number,
   virtualSize: number,
 ): Promise<DynamicLayout> {
-  const dataOffsetField = { file, field: 'data_offset', offset: footerAt + 16 };
+  const dataOffsetField = { file, field: 'dataOffset', offset: footerAt + 16 };
   if (footer.dataOffset === NO_DATA_OFFSET || footer.dataOffset > BigInt(Math.max(0, fileSize - DYNAMIC_HEADER_SIZE))) {
     throw new TruncatedImageError(`the dynamic header offset ${footer.dataOffset} leaves no room for a ${DYNAMIC_HEADER_SIZE}-byte header in a ${fileSize}-byte file`, dataOffsetField);
   }
@@ -80,13 +80,13 @@ export async function readDynamicLayout(
 
   const blockSize = header.blockSize;
   if (!isPowerOfTwo(blockSize) || blockSize < MIN_BLOCK_SIZE) {
-    throw new CorruptImageError(`block size ${blockSize} is not a power of two of at least ${MIN_BLOCK_SIZE}`, { file, field: 'block_size', offset: at('blockSize') });
+    throw new CorruptImageError(`block size ${blockSize} is not a power of two of at least ${MIN_BLOCK_SIZE}`, { file, field: 'blockSize', offset: at('blockSize') });
   }
-  limit(header.maxTableEntries, MAX_TABLE_ENTRIES, { file, field: 'max_table_entries', offset: at('maxTableEntries') }, 'too large: the BAT would exceed 2 GiB');
+  limit(header.maxTableEntries, MAX_TABLE_ENTRIES, { file, field: 'maxTableEntries', offset: at('maxTableEntries') }, 'too large: the BAT would exceed 2 GiB');
   if (header.maxTableEntries * blockSize < virtualSize) {
     throw new CorruptImageError(`the BAT has ${header.maxTableEntries} entries of ${blockSize} bytes, too few for the ${virtualSize}-byte disk`, {
       file,
-      field: 'max_table_entries',
+      field: 'maxTableEntries',
       offset: at('maxTableEntries'),
     });
   }
@@ -96,7 +96,7 @@ export async function readDynamicLayout(
   if (tableOffset + entries * 4 > fileSize) {
     throw new TruncatedImageError(`the BAT (${entries} entries at ${tableOffset}) extends past the end of the ${fileSize}-byte file`, {
       file,
-      field: 'table_offset',
+      field: 'tableOffset',
       offset: at('tableOffset'),
     });
   }

@@ -211,7 +211,7 @@ export async function openParent(
       if (hasUniqueId(reader) && uuidEqual(reader.uniqueId, expectedUuid)) return { reader, name, path };
       mismatch ??= new CorruptImageError(
         `parent ${path} has unique id ${hasUniqueId(reader) ? formatUuid(reader.uniqueId, 'rfc') : '(none)'}, but the child expects ${formatUuid(expectedUuid, 'rfc')}`,
-        { file: ctx.file, field: 'parent_uuid', offset: uuidOffset },
+        { file: ctx.file, field: 'parentUuid', offset: uuidOffset },
       );
       await reader.close();
     }

@@ -137,7 +137,7 @@ export async function openVhd(source: ByteSource, ctx: OpenContext): Promise<Vhd
   if (!subformat) {
     throw new CorruptImageError(`disk type ${footer.diskType} is not fixed (2), dynamic (3) or differencing (4)`, {
       file,
-      field: 'disk_type',
+      field: 'diskType',
       offset: chosen.at + 60,
     });
   }
@@ -148,7 +148,7 @@ export async function openVhd(source: ByteSource, ctx: OpenContext): Promise<Vhd
   if (decided.sectors > MAX_SECTORS) {
     throw new UnsupportedFeatureError(`virtual size of ${decided.sectors} sectors exceeds the VHD maximum of 2040 GiB`, {
       file,
-      field: decided.source === 'chs' ? 'disk_geometry' : 'current_size',
+      field: decided.source === 'chs' ? 'cylinders' : 'currentSize',
       offset: chosen.at + (decided.source === 'chs' ? 56 : 48),
     });
   }
@@ -160,7 +160,7 @@ export async function openVhd(source: ByteSource, ctx: OpenContext): Promise<Vhd
     if (virtualSize > chosen.endAt) {
       throw new TruncatedImageError(`fixed VHD of ${virtualSize} bytes needs ${virtualSize} bytes of data before its footer, but the footer is at ${chosen.endAt}`, {
         file,
-        field: 'current_size',
+        field: 'currentSize',
         offset: chosen.at + 48,
       });
     }

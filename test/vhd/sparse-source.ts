@@ -1,0 +1,89 @@
+/**
+ * A source image for property tests: random data regions in a zero disk, held in memory, whose
+ * extents say exactly where the data is (so writers are fed unallocated runs, not only zero
+ * detection), and whose content is known for comparison. Shared with test/vdi.
+ */
+import { PassThrough } from 'node:stream';
+import type { Extent, FormatInfo, ImageReader } from '../../src/formats/types.js';
+import { BufferSink, StreamSink, type ByteSink } from '../../src/stream/sink.js';
+import { pseudoRandom } from '../helpers/work.js';
+
+export interface Region {
+  at: number;
+  len: number;
+  seed: number;
+}
+
+export class SparseSource implements ImageReader {
+  readonly format = 'raw';
+  readonly bytes: Uint8Array;
+  private readonly runs: Array<[number, number]>;
+
+  constructor(
+    readonly virtualSize: number,
+    regions: Region[],
+  ) {
+    this.bytes = new Uint8Array(virtualSize);
+    const spans: Array<[number, number]> = [];
+    for (const r of regions) {
+      const at = r.at % Math.max(1, virtualSize);
+      const len = Math.min(r.len, virtualSize - at);
+      if (len <= 0) continue;
+      this.bytes.set(pseudoRandom(len, r.seed), at);
+      spans.push([at, at + len]);
+    }
+    spans.sort((a, b) => a[0] - b[0]);
+    this.runs = [];
+    for (const s of spans) {
+      const last = this.runs[this.runs.length - 1];
+      if (last && s[0] <= last[1]) last[1] = Math.max(last[1], s[1]);
+      else this.runs.push([s[0], s[1]]);
+    }
+  }
+
+  async read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
+    const out = into ? into.subarray(0, length) : new Uint8Array(length);
+    out.set(this.bytes.subarray(offset, offset + length));
+    return out;
+  }
+
+  async *extents(from = 0, to = this.virtualSize): AsyncIterable<Extent> {
+    let pos = from;
+    for (const [s, e] of this.runs) {
+      if (e <= pos) continue;
+      if (s >= to) break;
+      if (s > pos) yield { offset: pos, length: s - pos, kind: 'zero', depth: 0 };
+      const end = Math.min(e, to);
+      yield { offset: Math.max(s, pos), length: end - Math.max(s, pos), kind: 'data', depth: 0 };
+      pos = end;
+    }
+    if (pos < to) yield { offset: pos, length: to - pos, kind: 'zero', depth: 0 };
+  }
+
+  info(): FormatInfo {
+    return { format: 'raw', virtualSize: this.virtualSize };
+  }
+  files(): string[] {
+    return [];
+  }
+  async close(): Promise<void> {}
+}
+
+/** A file-like sink (holes allowed) or a pipe sink, and a way to get the bytes written. */
+export function memorySink(pipe: boolean): { sink: ByteSink; bytes: () => Promise<Uint8Array> } {
+  if (!pipe) {
+    const sink = new BufferSink('out');
+    return { sink, bytes: async () => sink.bytes() };
+  }
+  const stream = new PassThrough();
+  const chunks: Buffer[] = [];
+  stream.on('data', (c: Buffer) => chunks.push(c));
+  const sink = new StreamSink(stream, '<pipe>');
+  return {
+    sink,
+    bytes: async () => {
+      await sink.close();
+      return new Uint8Array(Buffer.concat(chunks));
+    },
+  };
+}
