@@ -1,0 +1,157 @@
+/** Shared pieces of the qcow2 tests: reading through our reader, qemu-img's views, image makers. */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { convert } from '../../src/api/convert.js';
+import { openImage, rootContext, type OpenOptions } from '../../src/formats/open.js';
+import { qcow2Driver } from '../../src/formats/qcow2/driver.js';
+import type { CheckResult, Extent } from '../../src/formats/types.js';
+import { FileSource } from '../../src/stream/source.js';
+import { qemuImg, qemuIo, qemuToRaw } from '../helpers/oracle.js';
+import { pseudoRandom } from '../helpers/work.js';
+
+export async function readAll(path: string, opts: OpenOptions = {}): Promise<Buffer> {
+  const r = await openImage(path, opts);
+  try {
+    return Buffer.from(await r.read(0, r.virtualSize));
+  } finally {
+    await r.close();
+  }
+}
+
+export async function ourExtents(path: string, opts: OpenOptions = {}): Promise<Extent[]> {
+  const r = await openImage(path, opts);
+  try {
+    const out: Extent[] = [];
+    for await (const e of r.extents()) out.push(e);
+    return out;
+  } finally {
+    await r.close();
+  }
+}
+
+export interface Run {
+  offset: number;
+  length: number;
+  kind: Extent['kind'];
+  depth: number;
+}
+
+/** Merges adjacent runs of the same kind and depth (qemu-img also splits at host-offset jumps). */
+export function mergeRuns(runs: Run[]): Run[] {
+  const out: Run[] = [];
+  for (const r of runs) {
+    const last = out[out.length - 1];
+    if (last && last.kind === r.kind && last.depth === r.depth && last.offset + last.length === r.offset) last.length += r.length;
+    else out.push({ offset: r.offset, length: r.length, kind: r.kind, depth: r.depth });
+  }
+  return out;
+}
+
+interface QemuMapEntry {
+  start: number;
+  length: number;
+  depth: number;
+  present: boolean;
+  zero: boolean;
+  data: boolean;
+  offset?: number;
+}
+
+export function qemuMap(path: string): QemuMapEntry[] {
+  return JSON.parse(qemuImg('map', '--output=json', path)) as QemuMapEntry[];
+}
+
+/** qemu-img map as runs: data → data; present zero → zero; not present → unallocated. */
+export function qemuRuns(path: string): Run[] {
+  return mergeRuns(
+    qemuMap(path).map((e) => ({ offset: e.start, length: e.length, depth: e.depth, kind: e.data ? 'data' : e.present ? 'zero' : 'unallocated' })),
+  );
+}
+
+/** Every qemu data range at depth 0 with a host offset is data at the same host offsets for us. */
+export function checkHostOffsets(path: string, ours: Extent[]): string[] {
+  const problems: string[] = [];
+  for (const q of qemuMap(path)) {
+    if (!q.data || q.depth !== 0 || q.offset === undefined) continue;
+    for (const e of ours) {
+      const from = Math.max(e.offset, q.start);
+      const to = Math.min(e.offset + e.length, q.start + q.length);
+      if (from >= to) continue;
+      if (e.kind !== 'data' || e.hostOffset === undefined || e.hostOffset + (from - e.offset) !== q.offset + (from - q.start)) {
+        problems.push(`range ${from}+${to - from}: qemu offset ${q.offset + (from - q.start)}, ours ${JSON.stringify(e)}`);
+      }
+    }
+  }
+  return problems;
+}
+
+export function qemuInfo(path: string): Record<string, any> {
+  return JSON.parse(qemuImg('info', '--output=json', path));
+}
+
+/** qemu-img check as JSON plus its message lines (ERROR…, Leaked…); exit status kept. */
+export function qemuCheck(path: string): { status: number; json: Record<string, number>; lines: string[] } {
+  const json = spawnSync('qemu-img', ['check', '--output=json', path], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  const text = spawnSync('qemu-img', ['check', path], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  const lines = `${text.stderr}\n${text.stdout}`.split('\n').filter((l) => /^(ERROR|Leaked|Can't get|Use qemu-img amend)/.test(l));
+  return { status: json.status ?? -1, json: JSON.parse(json.stdout), lines };
+}
+
+export async function ourCheck(path: string): Promise<CheckResult> {
+  const s = await FileSource.open(path);
+  try {
+    return await qcow2Driver.check!(s, rootContext(path, path, {}));
+  } finally {
+    await s.close();
+  }
+}
+
+/** qemu-img compare of two images (formats probed); true when identical. */
+export function qemuCompare(a: string, b: string): { same: boolean; text: string } {
+  const r = spawnSync('qemu-img', ['compare', a, b], { encoding: 'utf8' });
+  return { same: r.status === 0, text: r.stdout + r.stderr };
+}
+
+/** Converts with guestkit's library API. */
+export async function ourConvert(src: string, out: string, opts: { options?: string; compress?: boolean; parallelism?: number; format?: string } = {}) {
+  return convert({ source: src, output: out, format: opts.format ?? 'qcow2', options: opts.options, compress: opts.compress, parallelism: opts.parallelism, force: true, durable: false });
+}
+
+/**
+ * The source disk most tests convert: 8 MiB with pseudo-random data, compressible text, a
+ * repeated pattern and holes, so compression, zero detection and sparse runs all matter.
+ */
+export const SOURCE_SIZE = 8 * 1024 * 1024;
+export function makeSourceRaw(dir: string): string {
+  const data = new Uint8Array(SOURCE_SIZE);
+  data.set(pseudoRandom(1024 * 1024, 7), 0);
+  const text = Buffer.from(
+    Array.from({ length: 12000 }, (_, i) => `line ${i}: the quick brown fox ${i % 97} jumps over the lazy dog ${(i * 7919) % 1000}\n`).join(''),
+  );
+  data.set(text.subarray(0, 768 * 1024), 2 * 1024 * 1024);
+  data.fill(0x5a, 5 * 1024 * 1024, 5 * 1024 * 1024 + 64 * 1024);
+  data.set(pseudoRandom(4096, 9), 7 * 1024 * 1024 + 12345);
+  const path = join(dir, 'source.raw');
+  writeFileSync(path, data);
+  return path;
+}
+
+/** qemu-img convert from raw with -o options (and -c), then qemu-io commands on the result. */
+export function qemuImage(dir: string, name: string, source: string, o: string, io: string[] = [], compress = false): string {
+  const path = join(dir, name);
+  qemuImg('convert', '-f', 'raw', '-O', 'qcow2', ...(compress ? ['-c'] : []), ...(o ? ['-o', o] : []), source, path);
+  if (io.length) qemuIo('qcow2', path, ...io);
+  return path;
+}
+
+/** `qemu-img convert -O raw`, read back. */
+export function qemuRaw(dir: string, image: string): Buffer {
+  const out = join(dir, `ref-${Math.random().toString(36).slice(2)}.raw`);
+  qemuToRaw(image, out);
+  return readFileSync(out);
+}
+
+export function qemuImgRun(...args: string[]): void {
+  execFileSync('qemu-img', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+}
