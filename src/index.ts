@@ -24,3 +24,21 @@ export { FileSource, BufferSource, StreamSource, type ByteSource } from './strea
 export { FileSink, BufferSink, StreamSink, type ByteSink } from './stream/sink.js';
 export { withRetry, retryingSource, retryingSink, type RetryPolicy } from './stream/retry.js';
 export { parseSize, parseOptionString } from './formats/shared/options.js';
+export {
+  runPipeline,
+  validatePipelinePlan,
+  defaultStatePath,
+  PlanError,
+  VerificationError,
+  type RunPipelineOptions,
+  type PipelineEvent,
+  type PipelineSummary,
+  type PipelinePlan,
+} from './api/pipeline.js';
+export { compareImages, compareReaders, type CompareOptions, type CompareResult } from './api/compare.js';
+export { checksumImage, checksumReader } from './api/checksum.js';
+export { checkImage, checkJson } from './api/check.js';
+export type { CheckResult } from './formats/types.js';
+export { createImage, type CreateOptions } from './api/create.js';
+export { mapImage, type MapEntry } from './api/map.js';
+export { imageInfoChain } from './api/info.js';

@@ -7,7 +7,7 @@ const ZERO_CHUNK = new Uint8Array(1 << 20);
 
 export async function checksumReader(reader: ImageReader, onProgress?: (done: number, total: number) => void): Promise<string> {
   const hash = createHash('sha256');
-  const chunk = 2 * 1024 * 1024;
+  const chunk = Math.max(512, Math.min(2 * 1024 * 1024, reader.virtualSize));
   const buf = new Uint8Array(chunk);
   for await (const e of reader.extents()) {
     const end = e.offset + e.length;

@@ -74,7 +74,8 @@ export async function compareReaders(a: ImageReader, b: ImageReader, opts: Compa
   if (opts.strict && sizeA !== sizeB) {
     return { identical: false, sizeA, sizeB, message: 'Strict mode: Image size mismatch!' };
   }
-  const chunk = opts.chunkSize ?? 2 * 1024 * 1024;
+  // Small images get small buffers: a pipeline compares thousands of them.
+  const chunk = Math.max(512, Math.min(opts.chunkSize ?? 2 * 1024 * 1024, Math.max(sizeA, sizeB)));
   const common = Math.min(sizeA, sizeB);
   const bufA = new Uint8Array(chunk);
   const bufB = new Uint8Array(chunk);
