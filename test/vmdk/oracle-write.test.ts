@@ -1,0 +1,188 @@
+/**
+ * Every VMDK we write passes `qemu-img check`, equals its source under `qemu-img compare`, opens
+ * in vmdkinfo (libvmdk, an independent reader) and reads back through our own reader. The
+ * streamOptimized output has VMware's layout and streams to a pipe.
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { convert } from '../../src/api/convert.js';
+import { UsageError } from '../../src/errors.js';
+import { guestkit, guestkitBinary } from '../helpers/cli.js';
+import { describeOracle, describeWithTool, qemuImg, qemuImgStatus } from '../helpers/oracle.js';
+import { SHARED_IMAGES, workDir } from '../helpers/work.js';
+import { expectSameAsRaw, KiB, MiB, mixedRegions, openVmdk, writeRaw } from './helpers.js';
+import { walkStream } from './stream-layout.js';
+
+const VMDKINFO = spawnSync('sh', ['-c', 'command -v vmdkinfo'], { encoding: 'utf8' }).status === 0;
+const SIZE = 40 * MiB + 12 * KiB;
+const SUBFORMATS = ['monolithicSparse', 'monolithicFlat', 'twoGbMaxExtentSparse', 'twoGbMaxExtentFlat', 'streamOptimized'] as const;
+const ADAPTERS = ['ide', 'lsilogic'] as const;
+
+function qemuCheckClean(path: string): void {
+  const r = qemuImgStatus('check', '-f', 'vmdk', path);
+  expect(r.stdout + r.stderr).toMatch(/No errors were found on the image/);
+  expect(r.status).toBe(0);
+}
+
+function qemuSame(raw: string, img: string): void {
+  const r = qemuImgStatus('compare', '-f', 'raw', '-F', 'vmdk', raw, img);
+  expect(r.stdout + r.stderr).toMatch(/Images are identical/);
+  expect(r.status).toBe(0);
+}
+
+describeOracle('VMDK images we write pass qemu-img check and compare', () => {
+  const dir = workDir('vmdk-write');
+  const src = join(dir, 'src.raw');
+  writeRaw(src, SIZE, mixedRegions(SIZE));
+
+  for (const sub of SUBFORMATS) {
+    for (const adapter of ADAPTERS) {
+      it(`${sub}, adapter ${adapter}`, async () => {
+        const out = join(dir, `${sub}-${adapter}.vmdk`);
+        await convert({ source: src, output: out, format: 'vmdk', options: { subformat: sub, adapter_type: adapter }, durable: false });
+        qemuCheckClean(out);
+        qemuSame(src, out);
+        const q = JSON.parse(qemuImg('info', '--output=json', out));
+        expect(q['format-specific'].data['create-type']).toBe(sub);
+        expect(q['virtual-size']).toBe(SIZE);
+        const r = await openVmdk(out);
+        try {
+          await expectSameAsRaw(r, src);
+          expect(r.info().formatSpecific!['adapter-type']).toBe(adapter);
+        } finally {
+          await r.close();
+        }
+      });
+    }
+  }
+
+  it('extent files are named as qemu-img names them and the descriptor file is only text', async () => {
+    const sub = join(dir, 'names');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(sub);
+    for (const s of ['monolithicFlat', 'twoGbMaxExtentSparse', 'twoGbMaxExtentFlat']) {
+      await convert({ source: src, output: join(sub, `${s}.vmdk`), format: 'vmdk', options: { subformat: s }, durable: false });
+    }
+    expect(readdirSync(sub).sort()).toEqual([
+      'monolithicFlat-flat.vmdk',
+      'monolithicFlat.vmdk',
+      'twoGbMaxExtentFlat-f001.vmdk',
+      'twoGbMaxExtentFlat.vmdk',
+      'twoGbMaxExtentSparse-s001.vmdk',
+      'twoGbMaxExtentSparse.vmdk',
+    ]);
+    const text = readFileSync(join(sub, 'monolithicFlat.vmdk'), 'utf8');
+    expect(text).toMatch(/^# Disk DescriptorFile\nversion=1\nCID=[0-9a-f]{8}\nparentCID=ffffffff\ncreateType="monolithicFlat"\n/);
+    expect(text).toContain(`RW ${Math.ceil(SIZE / 512)} FLAT "monolithicFlat-flat.vmdk" 0\n`);
+    expect(text).not.toContain('\0');
+  });
+
+  it('streamOptimized has the VMware layout: header v3 GD_AT_END, grain markers, GT/GD markers, footer, EOS', async () => {
+    const out = join(dir, 'layout.vmdk');
+    await convert({ source: src, output: out, format: 'vmdk', options: { subformat: 'streamOptimized' }, durable: false });
+    const s = walkStream(readFileSync(out));
+    expect(s.header.version).toBe(3);
+    expect(s.header.flags).toBe(0x30001);
+    expect(s.header.gdOffset).toBe(0xffffffffffffffffn);
+    expect(s.header.compressAlgorithm).toBe(1);
+    expect(s.footer.gdOffset).toBe(BigInt(s.gdSector));
+    // Grains in increasing LBA order, each GT right after the grains of its span, then GD, footer, EOS.
+    expect(s.sequence.at(-3)).toBe('GD');
+    expect(s.sequence.at(-2)).toBe('FOOTER');
+    expect(s.sequence.at(-1)).toBe('EOS');
+    expect(s.eosAt).toBe(s.size - 512);
+    expect(s.grainLbas).toEqual([...s.grainLbas].sort((a, b) => a - b));
+    expect(s.gtsAfterTheirGrains).toBe(true);
+    expect(s.zlibHeaders).toBe(true);
+    // Written zeros (4 MiB..5 MiB) were left out.
+    expect(s.grainLbas.some((l) => l * 512 >= 4 * MiB && l * 512 < 5 * MiB)).toBe(false);
+  });
+
+  it('streamOptimized streams to a pipe (- as output) in one pass, and -c alone means streamOptimized', () => {
+    const r = guestkitBinary(['convert', '-c', '-O', 'vmdk', src, '-']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const out = join(dir, 'piped.vmdk');
+    writeFileSync(out, r.stdout);
+    expect(walkStream(r.stdout).sequence.at(-1)).toBe('EOS');
+    qemuCheckClean(out);
+    qemuSame(src, out);
+  });
+
+  it('compression jobs (-m) change speed, not bytes', async () => {
+    const a = join(dir, 'm1.vmdk');
+    const b = join(dir, 'm8.vmdk');
+    await convert({ source: src, output: a, format: 'vmdk', compress: true, parallelism: 1, durable: false });
+    await convert({ source: src, output: b, format: 'vmdk', compress: true, parallelism: 8, durable: false });
+    // Same grains and tables after the descriptor (whose CID is random).
+    const x = readFileSync(a);
+    const y = readFileSync(b);
+    expect(x.length).toBe(y.length);
+    expect(x.subarray(64 * KiB).equals(y.subarray(64 * KiB))).toBe(true);
+  });
+
+  it('a size that is not a whole sector is rounded up, as qemu-img does', async () => {
+    const odd = join(dir, 'odd.raw');
+    writeRaw(odd, 1_000_000, [{ at: 999_000, length: 1000, kind: 'random' }]);
+    for (const s of ['monolithicSparse', 'streamOptimized']) {
+      const out = join(dir, `odd-${s}.vmdk`);
+      await convert({ source: odd, output: out, format: 'vmdk', options: { subformat: s }, durable: false });
+      qemuCheckClean(out);
+      qemuSame(odd, out);
+      expect(JSON.parse(qemuImg('info', '--output=json', out))['virtual-size']).toBe(1_000_448);
+    }
+  });
+
+  it('zeroed_grain=on writes a version 2 header with the zeroed-grain flag', async () => {
+    const out = join(dir, 'zg.vmdk');
+    await convert({ source: src, output: out, format: 'vmdk', options: { zeroed_grain: 'on', hwversion: '11' }, durable: false });
+    const h = readFileSync(out);
+    expect(h.readUInt32LE(4)).toBe(2);
+    expect(h.readUInt32LE(8)).toBe(0x7);
+    expect(h.subarray(512, 20 * 512).toString('latin1')).toContain('ddb.virtualHWVersion = "11"');
+    qemuCheckClean(out);
+    qemuSame(src, out);
+  });
+
+  it('refuses what cannot be written, with usage errors', async () => {
+    const o = (options: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+      convert({ source: src, output: join(dir, `bad-${Object.keys(options).join('-')}.vmdk`), format: 'vmdk', options, durable: false, ...extra });
+    await expect(o({ subformat: 'monolithicSparse' }, { compress: true })).rejects.toBeInstanceOf(UsageError);
+    await expect(o({ compat6: 'on', hwversion: '7' })).rejects.toBeInstanceOf(UsageError);
+    await expect(o({ subformat: 'monolithicFlat', zeroed_grain: 'on' })).rejects.toBeInstanceOf(UsageError);
+    await expect(o({ adapter_type: 'scsi' })).rejects.toBeInstanceOf(UsageError);
+    await expect(o({ cluster_size: '64k' })).rejects.toBeInstanceOf(UsageError);
+    expect(existsSync(join(dir, 'bad-subformat.vmdk'))).toBe(false);
+    const r = guestkit(['convert', '-O', 'vmdk', '-o', 'subformat=monolithicSparse', src, '-']);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/streamOptimized/);
+  });
+});
+
+describeWithTool('vmdkinfo', VMDKINFO, 'vmdkinfo (libvmdk) opens every VMDK we write', () => {
+  const dir = workDir('vmdk-libvmdk');
+  const src = join(dir, 'src.raw');
+  writeRaw(src, 8 * MiB, mixedRegions(8 * MiB));
+  for (const sub of SUBFORMATS) {
+    it(sub, async () => {
+      const out = join(dir, `${sub}.vmdk`);
+      await convert({ source: src, output: out, format: 'vmdk', options: { subformat: sub, adapter_type: 'lsilogic' }, durable: false });
+      const r = spawnSync('vmdkinfo', [out], { encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/Media size:\s+8\.0 MiB \(8388608 bytes\)/);
+      const kind = { monolithicSparse: 'Monolithic sparse', streamOptimized: 'Stream optimized', monolithicFlat: 'Monolithic flat', twoGbMaxExtentSparse: '2GB extent sparse', twoGbMaxExtentFlat: '2GB extent flat' }[sub];
+      expect(r.stdout).toContain(kind);
+    });
+  }
+});
+
+describe('stream layout walker', () => {
+  it('reads the ESXi sample as the canonical layout it is', () => {
+    const s = walkStream(readFileSync(join(SHARED_IMAGES, 'esxi-ovftool-streamoptimized.vmdk')));
+    expect(s.sequence.slice(-3)).toEqual(['GD', 'FOOTER', 'EOS']);
+    expect(s.gtsAfterTheirGrains).toBe(true);
+  });
+});
