@@ -45,14 +45,15 @@ export function writeRaw(path: string, size: number, regions: Region[]): void {
  * last grain of a size that is not a whole grain.
  */
 export function mixedRegions(size: number): Region[] {
-  return [
+  const all: Region[] = [
     { at: 0, length: 4 * KiB, kind: 'random', seed: 7 },
     { at: 100 * KiB, length: 200 * KiB, kind: 'text', seed: 3 },
     { at: 1 * MiB + 512, length: 1500 * KiB, kind: 'random', seed: 11 },
     { at: 4 * MiB, length: 1 * MiB, kind: 'zeros' },
     { at: 32 * MiB - 64 * KiB, length: 192 * KiB, kind: 'random', seed: 13 },
     { at: size - 5 * KiB, length: 5 * KiB, kind: 'text', seed: 5 },
-  ].filter((r) => r.at + r.length <= size);
+  ];
+  return all.filter((r) => r.at + r.length <= size);
 }
 
 /** Reads the whole virtual disk in chunks and compares it with a raw file, byte for byte. */
