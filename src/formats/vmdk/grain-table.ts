@@ -248,15 +248,17 @@ export class GrainTableExtent implements ExtentReader {
       if (!this.c.gd[i]) continue;
       let gt: Uint32Array;
       try {
+        // Both copies as stored (the reader may have set a damaged primary aside), then the one in use.
+        const primary = await this.readGt(this.c.gd[i]);
+        const alt = this.c.redundantGd?.[i];
+        if (alt) {
+          const rgt = await this.readGt(alt);
+          if (rgt.some((v, j) => v !== primary[j])) r.corruptions.push(`ERROR: grain table ${i} differs from its redundant copy`);
+        }
         gt = await this.loadGt(i);
       } catch (e) {
         r.checkErrors.push(`ERROR: could not read grain table ${i}: ${(e as Error).message}`);
         continue;
-      }
-      const alt = this.c.redundantGd?.[i];
-      if (alt) {
-        const rgt = await this.readGt(alt);
-        if (rgt.some((v, j) => v !== gt[j])) r.corruptions.push(`ERROR: grain table ${i} differs from its redundant copy`);
       }
       for (let j = 0; j < gt.length; j++) {
         const grain = i * this.c.gtEntries + j;
