@@ -6,6 +6,7 @@
 import { CorruptImageError, TruncatedImageError } from '../../errors.js';
 import type { ByteSource } from '../../stream/source.js';
 import { MappedReader, type Mapping } from '../shared/mapped-reader.js';
+import { textUntilNul } from '../shared/text.js';
 import { formatUuid } from '../shared/uuid.js';
 import type { FormatInfo, OpenContext } from '../types.js';
 import { readVdiImage, type VdiImage } from './image.js';
@@ -79,7 +80,7 @@ export class VdiReader extends MappedReader {
       'image-flags': h.imageFlags,
       geometry: { cylinders: h.cylinders, heads: h.heads, sectors: h.sectors, 'sector-size': h.sectorSize },
     };
-    const comment = new TextDecoder('utf-8', { fatal: false }).decode(h.comment.subarray(0, Math.max(0, h.comment.indexOf(0) < 0 ? h.comment.length : h.comment.indexOf(0))));
+    const comment = textUntilNul(h.comment);
     if (comment) specific.comment = comment;
     if (img.lchs) {
       specific['lchs-geometry'] = { cylinders: img.lchs.cylinders, heads: img.lchs.heads, sectors: img.lchs.sectors, 'sector-size': img.lchs.sectorSize };

@@ -14,6 +14,7 @@ export const vhdDriver: FormatDriver = {
   aliases: ['vpc'],
   description: 'Microsoft Virtual Hard Disk (VHD)',
   extensions: ['vhd'],
+  // backing: differencing disks are read (their parents followed) but not created, so `create -b` is refused.
   capabilities: { read: true, write: true, streamRead: false, streamWrite: true, compression: false, backing: false },
   optionsSchema: vhdOptions,
   probe: probeVhd,
