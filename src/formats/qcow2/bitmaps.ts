@@ -51,7 +51,9 @@ export async function readBitmapDirectory(
       throw new CorruptImageError(`bitmap granularity 2^${e.granularityBits} is out of range`, { file, field: 'bitmap granularity_bits', offset: pos + 17 });
     }
     if (e.bitmapTableSize > MAX_TABLE_ENTRIES) throw new CorruptImageError(`bitmap table of ${e.bitmapTableSize} entries is too large`, { file, field: 'bitmap_table_size', offset: pos + 8 });
-    const name = utf8.decode(await cursor.read(pos + BITMAP_DIR_ENTRY.size + e.extraDataSize, e.nameSize));
+    const nameBytes = await cursor.read(pos + BITMAP_DIR_ENTRY.size + e.extraDataSize, e.nameSize);
+    const nul = nameBytes.indexOf(0);
+    const name = utf8.decode(nul < 0 ? nameBytes : nameBytes.subarray(0, nul));
     out.push({ name, granularityBits: e.granularityBits, flags: e.flags, type: e.type, tableOffset: e.bitmapTableOffset, tableSize: e.bitmapTableSize });
     pos += size;
   }

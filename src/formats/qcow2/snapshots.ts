@@ -41,6 +41,10 @@ export interface SnapshotTable {
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: false });
+const cString = (b: Uint8Array): string => {
+  const nul = b.indexOf(0);
+  return utf8.decode(nul < 0 ? b : b.subarray(0, nul));
+};
 const ALL_ONES = (1n << 64n) - 1n;
 
 /** Reads `count` entries at `offset`. Throws where QEMU's open fails (oversized extra data or table). */
@@ -66,9 +70,10 @@ export async function readSnapshotTable(source: ByteSource, offset: number, coun
     extraBytes.set(await cursor.read(pos, known));
     const extra = SNAPSHOT_EXTRA.parse(extraBytes, { file, base: pos });
     pos += h.extraDataSize;
-    const id = utf8.decode(await cursor.read(pos, h.idStrSize));
+    // QEMU keeps both as C strings: a NUL ends them.
+    const id = cString(await cursor.read(pos, h.idStrSize));
     pos += h.idStrSize;
-    const name = utf8.decode(await cursor.read(pos, h.nameSize));
+    const name = cString(await cursor.read(pos, h.nameSize));
     pos += h.nameSize;
     entries.push({
       index: i,
