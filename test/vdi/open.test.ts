@@ -73,7 +73,7 @@ describe('VDI block maps', () => {
     expect(fs['image-uuid']).toBe('12345678-9abc-def0-0102-030405060708');
     expect(fs['link-uuid']).toBe('00000000-0000-0000-0000-000000000000');
     expect(fs['lchs-geometry']).toEqual({ cylinders: 10, heads: 16, sectors: 63, 'sector-size': 512 });
-    expect(fs['file-info']).toBe('<<< Oracle VM VirtualBox Disk Image >>>\n');
+    expect(fs['file-info']).toBe('<<< Oracle VM VirtualBox Disk Image >>>');
     expect(fs['header-version']).toBe('1.1');
   });
 

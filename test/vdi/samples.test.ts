@@ -17,8 +17,8 @@ describeOracle('shared VDI samples', () => {
   const dir = workDir('vdi-samples');
 
   for (const [name, text] of [
-    ['sun-virtualbox-3-dynamic.vdi', '<<< Sun VirtualBox Disk Image >>>\n'],
-    ['virtualbox-4.0.8-dynamic.vdi', '<<< Oracle VM VirtualBox Disk Image >>>\n'],
+    ['sun-virtualbox-3-dynamic.vdi', '<<< Sun VirtualBox Disk Image >>>'],
+    ['virtualbox-4.0.8-dynamic.vdi', '<<< Oracle VM VirtualBox Disk Image >>>'],
   ] as const) {
     it(`${name} reads as qemu-img reads it`, async () => {
       const path = join(SHARED_IMAGES, name);

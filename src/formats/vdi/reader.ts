@@ -64,7 +64,8 @@ export class VdiReader extends MappedReader {
       'image-type': img.subformat,
       'header-version': `${h.version >>> 16}.${h.version & 0xffff}`,
       'header-size': h.headerSize,
-      'file-info': img.text,
+      // Without the line feed that ends it, so that text output stays on one line.
+      'file-info': img.text.replace(/\n$/, ''),
       'image-uuid': formatUuid(h.uuidImage, 'guid'),
       'modification-uuid': formatUuid(h.uuidModify, 'guid'),
       'link-uuid': formatUuid(h.uuidLinkage, 'guid'),
