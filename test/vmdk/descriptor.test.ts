@@ -39,7 +39,7 @@ describe('parsing', () => {
     expect(d).toMatchObject({ version: 1, cid: 0x9dc1627, parentCid: 0xffffffff, createType: 'monolithicFlat', extra: {} });
     expect(d.extents).toEqual([{ access: 'RW', sectors: 204800, type: 'FLAT', fileName: 'f-flat.vmdk', offset: 0, line: 8 }]);
     expect(d.ddb['ddb.adapterType']).toBe('lsilogic');
-    expect(geometryOf(d)).toEqual({ cylinders: 6, heads: 255, sectors: 63 });
+    expect(geometryOf(d)).toEqual({ cylinders: 12, heads: 255, sectors: 63 });
   });
 
   it("reads VMware's embedded descriptor of the ESXi sample, keeping every key", () => {
