@@ -51,5 +51,9 @@ export async function createImage(opts: CreateOptions): Promise<{ path: string; 
     await output.discard();
     throw e;
   }
-  return { path: opts.path, format: driver.name, virtualSize: size };
+  // Formats may round the size (VHD to a CHS geometry): report what the image says.
+  const made = await openImage(opts.path, { format: driver.name, openBacking: false });
+  const virtualSize = made.virtualSize;
+  await made.close();
+  return { path: opts.path, format: driver.name, virtualSize };
 }
