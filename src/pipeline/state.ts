@@ -68,7 +68,8 @@ export async function proveFiles(paths: string[]): Promise<FileProof[]> {
 export async function filesUnchanged(files: FileProof[]): Promise<boolean> {
   for (const f of files) {
     const st = await stat(f.path).catch(() => undefined);
-    if (!st || !st.isFile() || st.size !== f.size || Math.floor(st.mtimeMs) !== Math.floor(f.mtimeMs)) return false;
+    // Within a millisecond: timestamps round-trip through float seconds in utimes() and tar.
+    if (!st || !st.isFile() || st.size !== f.size || Math.abs(st.mtimeMs - f.mtimeMs) >= 1) return false;
   }
   return true;
 }

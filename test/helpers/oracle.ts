@@ -42,12 +42,12 @@ export function describeWithTool(tool: string, available: boolean, name: string,
 }
 
 export function qemuImg(...args: string[]): string {
-  return execFileSync(QEMU_IMG ?? 'qemu-img', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return execFileSync(QEMU_IMG ?? 'qemu-img', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 28 });
 }
 
 /** Runs qemu-img and returns its exit status and output instead of throwing. */
 export function qemuImgStatus(...args: string[]): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(QEMU_IMG ?? 'qemu-img', args, { encoding: 'utf8' });
+  const r = spawnSync(QEMU_IMG ?? 'qemu-img', args, { encoding: 'utf8', maxBuffer: 1 << 28 });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
