@@ -324,6 +324,8 @@ export async function openQcow2(source: ByteSource, ctx: OpenContext): Promise<Q
   try {
     if (header.hasDataFile && ctx.openBacking) {
       const name = header.extensions.dataFile!;
+      // Resolved against the image's folder like a backing file (QEMU 7.2 opens a relative name
+      // from its working directory; qemu-img create writes it that way too, so name it absolutely).
       if (!ctx.path) throw new UnsupportedFeatureError(`external data file '${name}' cannot be located for an image that is not a file`, { file, field: 'data file' });
       const path = resolveConfined(name, { referrer: ctx.path, what: 'data file', allowOutside: ctx.allowOutside });
       dataFile = { source: retryingSource(await FileSource.open(path)), path };
