@@ -124,6 +124,20 @@ export function buildProgram(): Command {
     .addHelpText('after', '\nExamples:\n  guestkit create -f qcow2 disk.qcow2 20G\n  guestkit create -f qcow2 -b base.qcow2 -F qcow2 overlay.qcow2')
     .action(async (file, size, opts) => (await import('./create.js')).run(file, size, opts));
 
+  program
+    .command('measure')
+    .description('how much space converting an image (or a new image of --size) to a format needs, as qemu-img measure')
+    .argument('[source]', 'source image')
+    .requiredOption('-O, --output-format <fmt>', 'output format')
+    .option('-o, --options <k=v,...>', 'output format options')
+    .option('-f, --source-format <fmt>', 'source format (detected when omitted)')
+    .option('--size <size>', 'measure a new empty image of this size instead of a source')
+    .option('--json', 'same as --output json')
+    .option('--output <fmt>', 'human or json', 'human')
+    .option('--allow-outside', 'follow backing/extent paths outside the image folder')
+    .addHelpText('after', '\nExamples:\n  guestkit measure -O qcow2 disk.vmdk\n  guestkit measure -O vhd --size 20G --output json')
+    .action(async (source, opts) => (await import('./measure.js')).run(source, opts));
+
   registerPipelineCommand(program);
 
   return program;
