@@ -45,7 +45,23 @@ async function ourCreate(path: string, size: number, options: Record<string, unk
   await Promise.all([sink, ...sides].map((s) => s.close()));
 }
 
-const maskCid = (b: Buffer) => Buffer.from(b.toString('latin1').replace(/CID=[0-9a-f]+\n/, 'CID=x\n'), 'latin1');
+/** Descriptor text with the CID masked: random in both, and QEMU does not zero-pad it. */
+const maskedText = (b: Buffer) => b.toString('latin1').split('\0')[0].replace(/CID=[0-9a-f]+\n/, 'CID=x\n');
+
+/** Equal except the CID: a sparse extent's header and tables exactly, descriptors as masked text. */
+function expectSameButCid(ours: Buffer, theirs: Buffer, name: string): void {
+  if (theirs.subarray(0, 4).toString() !== 'KDMV') {
+    // A descriptor file is its text (its length varies with the CID's digits).
+    expect(maskedText(ours), name).toBe(maskedText(theirs));
+    return;
+  }
+  expect(ours.length, name).toBe(theirs.length);
+  const descStart = Number(theirs.readBigUInt64LE(28)) * 512;
+  const descEnd = descStart + Number(theirs.readBigUInt64LE(36)) * 512;
+  expect(ours.subarray(0, descStart).equals(theirs.subarray(0, descStart)), `${name} header`).toBe(true);
+  expect(maskedText(ours.subarray(descStart, descEnd)), `${name} descriptor`).toBe(maskedText(theirs.subarray(descStart, descEnd)));
+  expect(ours.subarray(descEnd).equals(theirs.subarray(descEnd)), `${name} tables`).toBe(true);
+}
 
 describeOracle('empty images equal qemu-img create byte for byte (CID masked)', () => {
   const root = workDir('vmdk-golden');
@@ -78,10 +94,7 @@ describeOracle('empty images equal qemu-img create byte for byte (CID masked)', 
           expect(os.blocks * 512, n).toBeLessThan(1024 ** 2);
           continue;
         }
-        const q = maskCid(readFileSync(join(qdir, n)));
-        const o = maskCid(readFileSync(join(odir, n)));
-        expect(o.length, n).toBe(q.length);
-        expect(o.equals(q), `${n} differs`).toBe(true);
+        expectSameButCid(readFileSync(join(odir, n)), readFileSync(join(qdir, n)), n);
       }
     });
   }

@@ -7,11 +7,11 @@
  * answered in one mapping so that map/convert do not walk a 16 GiB empty disk grain by grain.
  */
 import { CorruptImageError } from '../../errors.js';
-import { inflateZlibCapped } from '../../stream/compress.js';
 import type { ByteSource } from '../../stream/source.js';
 import { LruCache } from '../shared/lru.js';
 import type { Mapping } from '../shared/mapped-reader.js';
 import type { ExtentInfo, ExtentReader } from './extent.js';
+import { inflateGrain, zlibBound } from './grain-codec.js';
 import { GRAIN_CACHE_ENTRIES, GRAIN_MARKER, GT_CACHE_ENTRIES, GTE_UNALLOCATED, GTE_ZEROED, SECTOR } from './layout.js';
 
 export interface GrainTableConfig {
@@ -156,18 +156,21 @@ export class GrainTableExtent implements ExtentReader {
         kind: 'data',
         length,
         load: async (into) => {
-          const jobs: Promise<void>[] = [];
+          const pieces: Array<{ k: number; from: number; n: number; at: number }> = [];
           for (let k = first, at = 0; at < into.length; k++) {
-            const g = base + k;
             const from = k === first ? inGrain : 0;
             const n = Math.min(G - from, into.length - at);
-            const view = into.subarray(at, at + n);
-            const e = gt[k];
-            if (e * SECTOR >= this.fileSize) throw this.pastEnd(e, gdIndex, k);
-            jobs.push(this.grainData(e, g, gdIndex, k).then((data) => view.set(data.subarray(from, from + n))));
+            if (gt[k] * SECTOR >= this.fileSize) throw this.pastEnd(gt[k], gdIndex, k);
+            pieces.push({ k, from, n, at });
             at += n;
           }
-          await Promise.all(jobs);
+          const decoded = this.decodeRun(gdIndex, gt, pieces.map((p) => p.k), base);
+          await Promise.all(
+            pieces.map(async (p, j) => {
+              const data = await decoded[j];
+              into.set(data.subarray(p.from, p.from + p.n), p.at);
+            }),
+          );
         },
       };
     }
@@ -189,39 +192,71 @@ export class GrainTableExtent implements ExtentReader {
     });
   }
 
-  private grainData(sector: number, grain: number, gdIndex: number, gtIndex: number): Promise<Uint8Array> {
-    return this.grains.get(grain, () => this.inflateGrain(sector, grain, this.c.gd[gdIndex] * SECTOR + gtIndex * 4));
+  /**
+   * Decodes the compressed grains at GT indexes `ks` (increasing). Grains whose markers follow
+   * each other in the file — the normal case, streams are written in disk order — are fetched in
+   * one read, then inflated in parallel; decoded grains are cached for reads that split them.
+   */
+  private decodeRun(gdIndex: number, gt: Uint32Array, ks: number[], base: number): Promise<Uint8Array>[] {
+    const G = this.grainBytes;
+    const tail = GRAIN_MARKER.size + zlibBound(G);
+    const out: Promise<Uint8Array>[] = [];
+    let j = 0;
+    while (j < ks.length) {
+      // A group: entries increasing, each marker within one grain bound of the previous one.
+      let end = j + 1;
+      while (this.c.markers && end < ks.length && gt[ks[end]] > gt[ks[end - 1]] && (gt[ks[end]] - gt[ks[end - 1]]) * SECTOR <= tail) end++;
+      const start = gt[ks[j]] * SECTOR;
+      const stop = Math.min(this.fileSize, gt[ks[end - 1]] * SECTOR + tail);
+      let bytes: Promise<Uint8Array> | undefined;
+      // Unzeroed: the read fills every byte or fails.
+      const group = () => (bytes ??= this.c.source.read(start, stop - start, Buffer.allocUnsafe(stop - start)));
+      for (let m = j; m < end; m++) {
+        const k = ks[m];
+        const entryOffset = this.c.gd[gdIndex] * SECTOR + k * 4;
+        out.push(
+          this.grains.get(base + k, async () =>
+            this.c.markers ? this.decodeMarked(await group(), gt[k] * SECTOR - start, start, base + k, entryOffset) : this.decodeGrain(gt[k], base + k, entryOffset),
+          ),
+        );
+      }
+      j = end;
+    }
+    return out;
+  }
+
+  /** A grain marker at `at` of `buf` (file offset `bufBase + at`): size, then zlib data. */
+  private async decodeMarked(buf: Uint8Array, at: number, bufBase: number, grain: number, gtEntryOffset: number): Promise<Uint8Array> {
+    const pos = bufBase + at;
+    const m = GRAIN_MARKER.parse(buf, { file: this.c.source.name, base: bufBase }, at);
+    const maxData = 2 * this.grainBytes;
+    if (m.size === 0 || m.size > maxData) {
+      throw new CorruptImageError(`grain marker size ${m.size} is invalid (1..${maxData})`, { file: this.c.source.name, field: 'grain marker size', offset: pos + 8 });
+    }
+    const from = at + GRAIN_MARKER.size;
+    // Only a hand-made grain larger than zlib's bound reaches past what the group read.
+    const data = from + m.size <= buf.length ? buf.subarray(from, from + m.size) : await this.c.source.read(pos + GRAIN_MARKER.size, m.size);
+    return this.inflated(data, grain, pos, gtEntryOffset);
+  }
+
+  private async inflated(data: Uint8Array, grain: number, pos: number, gtEntryOffset: number): Promise<Uint8Array> {
+    const G = this.grainBytes;
+    const out = inflateGrain(data, G, { file: this.c.source.name, field: 'compressed grain', offset: pos });
+    const need = Math.min(G, this.length - grain * G);
+    if (out.length < need) {
+      throw new CorruptImageError(`compressed grain inflates to ${out.length} bytes, expected ${need}`, { file: this.c.source.name, offset: gtEntryOffset, field: 'grain table entry' });
+    }
+    return out;
   }
 
   /**
-   * Decodes one compressed grain (§3.5). With markers the GT entry points at the marker, whose
-   * size field bounds the zlib data; without, the data starts at the entry (QEMU reads up to two
-   * grains). QEMU's bound applies: compressed data larger than two grains is corrupt.
+   * A compressed grain without a marker (compressed flag, no marker flag): the zlib data starts at
+   * the entry and its length is unknown, so QEMU's bound applies — up to two grains are read.
    */
-  private async inflateGrain(sector: number, grain: number, gtEntryOffset: number): Promise<Uint8Array> {
-    const G = this.grainBytes;
-    const maxData = 2 * G;
+  private async decodeGrain(sector: number, grain: number, gtEntryOffset: number): Promise<Uint8Array> {
     const pos = sector * SECTOR;
-    const where = { file: this.c.source.name, field: 'compressed grain', offset: pos };
-    let data: Uint8Array;
-    if (this.c.markers) {
-      // One read usually covers marker and data; a larger grain needs a second one.
-      const first = await this.c.source.read(pos, Math.min(this.fileSize - pos, GRAIN_MARKER.size + G));
-      const m = GRAIN_MARKER.parse(first, { file: this.c.source.name, base: pos });
-      if (m.size === 0 || m.size > maxData) {
-        throw new CorruptImageError(`grain marker size ${m.size} is invalid (1..${maxData})`, { ...where, field: 'grain marker size', offset: pos + 8 });
-      }
-      const end = GRAIN_MARKER.size + m.size;
-      data = end <= first.length ? first.subarray(GRAIN_MARKER.size, end) : await this.c.source.read(pos + GRAIN_MARKER.size, m.size);
-    } else {
-      data = await this.c.source.read(pos, Math.min(this.fileSize - pos, maxData));
-    }
-    const out = await inflateZlibCapped(data, G, where);
-    const need = Math.min(G, this.length - grain * G);
-    if (out.length < need) {
-      throw new CorruptImageError(`compressed grain inflates to ${out.length} bytes, expected ${need}`, { ...where, offset: gtEntryOffset, field: 'grain table entry' });
-    }
-    return out;
+    const data = await this.c.source.read(pos, Math.min(this.fileSize - pos, 2 * this.grainBytes));
+    return this.inflated(data, grain, pos, gtEntryOffset);
   }
 
   info(): ExtentInfo {

@@ -12,12 +12,12 @@
  * read() then serves the holes as zeros, which the copy engine's zero scan turns back into holes.
  */
 import { CorruptImageError, IoError, TruncatedImageError, UnsupportedFeatureError, UsageError } from '../../errors.js';
-import { inflateZlibCapped } from '../../stream/compress.js';
 import type { ByteSource } from '../../stream/source.js';
 import { LruCache } from '../shared/lru.js';
 import { textUntilNul } from '../shared/text.js';
 import type { Extent, FormatInfo, ImageReader, OpenContext } from '../types.js';
 import { parseDescriptor, type Descriptor } from './descriptor.js';
+import { inflateGrain } from './grain-codec.js';
 import { diskInfo } from './info.js';
 import {
   GRAIN_CACHE_ENTRIES,
@@ -206,7 +206,7 @@ export class VmdkStreamReader implements ImageReader {
 
   private inflate(q: QueuedGrain): Promise<Uint8Array> {
     return this.decoded.get(q.grain, async () => {
-      const out = await inflateZlibCapped(q.data, this.grainBytes, { file: this.file, field: 'compressed grain', offset: q.at });
+      const out = inflateGrain(q.data, this.grainBytes, { file: this.file, field: 'compressed grain', offset: q.at });
       const need = Math.min(this.grainBytes, this.virtualSize - q.grain * this.grainBytes);
       if (out.length < need) {
         throw new CorruptImageError(`compressed grain inflates to ${out.length} bytes, expected ${need}`, { file: this.file, field: 'compressed grain', offset: q.at });

@@ -16,11 +16,11 @@
  */
 import { availableParallelism } from 'node:os';
 import { UsageError } from '../../errors.js';
-import { deflateZlib } from '../../stream/compress.js';
 import { OrderedPool } from '../../stream/ordered-pool.js';
 import type { ByteSink } from '../../stream/sink.js';
 import { isZero } from '../../stream/zero.js';
 import { ceilDiv, roundUp } from '../shared/bounds.js';
+import { looksIncompressible } from '../shared/entropy.js';
 import type { ImageWriter } from '../types.js';
 import {
   COMPRESSION_DEFLATE,
@@ -41,10 +41,17 @@ import {
   tableBytes,
   tableSectors,
 } from './layout.js';
+import { deflateGrain, storeGrain } from './grain-codec.js';
 import { sparseHeaderBytes } from './writer-sparse.js';
 
 /** Compression jobs in flight by default: enough to keep the thread pool busy on every core. */
 export const DEFAULT_COMPRESSION_JOBS = Math.max(4, 2 * availableParallelism());
+/**
+ * Level 4 rather than zlib's default 6 (QEMU's): measured on 64 KiB grains here, it deflates
+ * machine code 1.3× and text 4× faster for output 2–15 % larger — the last lazy-matching levels
+ * cost most of the time of a conversion for little space.
+ */
+const DEFAULT_LEVEL = 4;
 /** Output is gathered into writes of about this size (fewer syscalls, fewer pipe chunks). */
 const OUTPUT_CHUNK = 1 << 20;
 
@@ -177,8 +184,10 @@ export class StreamOptimizedWriter implements ImageWriter {
       const buf = this.spare.pop() ?? new Uint8Array(G);
       buf.set(chunk);
       if (chunk.length < length) buf.fill(0, chunk.length, length);
+      // Every grain must be zlib data; one deflate cannot shrink is stored in it, not deflated.
+      const input = buf.subarray(0, length);
       await this.pool.submit(
-        () => deflateZlib(buf.subarray(0, length)),
+        () => (looksIncompressible(input) ? Promise.resolve(storeGrain(input)) : deflateGrain(input, DEFAULT_LEVEL)),
         async (z) => {
           this.spare.push(buf);
           await this.emitGrain(grain, z);
