@@ -120,6 +120,17 @@ describeOracle('qcow2 check against qemu-img check', () => {
     agree(await ourCheck(path), q);
   });
 
+  it('a refcount table entry with bit 63 set, in a 512-byte-cluster image (fuzzing regression: once looped forever)', async () => {
+    const path = join(dir, 'reft-bit63.qcow2');
+    const bytes = new Uint8Array(readFileSync(join(SHARED_IMAGES, 'qemu-compressed-512b-clusters.qcow2')));
+    const reftable = Number(new DataView(bytes.buffer).getBigUint64(48));
+    bytes[reftable + 17 * 8] = 0xc8;
+    writeFileSync(path, bytes);
+    const q = qemuCheck(path);
+    expect(q.lines).toEqual(['ERROR refcount block 17 is outside image']);
+    agree(await ourCheck(path), q);
+  });
+
   it('an image with persistent bitmaps and internal snapshots has no false leaks', async () => {
     const path = join(dir, 'bitmaps.qcow2');
     copyFileSync(clean, path);

@@ -165,6 +165,7 @@ describe('qcow2 mutated images', () => {
       await write(data, { cluster_size: 4096 }, true, 65536, false),
       await write(data, { cluster_size: 65536, extended_l2: true, refcount_bits: 64 }, false, 65536, false),
       await write(data, { compat: '0.10', cluster_size: 512 }, false, 65536, false),
+      await write(data, { cluster_size: 512, refcount_bits: 1 }, true, 65536, false),
     ];
     const sink = new BufferSink('o.qcow2');
     const w = await qcow2Driver.create!(sink, { virtualSize: 1 << 20, options: { backing_file: 'b.qcow2', backing_fmt: 'qcow2' }, file: 'o.qcow2' });
@@ -175,17 +176,25 @@ describe('qcow2 mutated images', () => {
       fc.record({ at: fc.nat(1023), value: fc.constantFrom(0, 1, 0xff, 0x80, 0x7f, 0x10, 0x40) }),
       // Anywhere: tables, refcounts, payloads.
       fc.record({ at: fc.nat(), value: fc.nat(255) }),
+      // One byte of an entry of the L1 table, the refcount table or the first refcount block.
+      fc.record({ table: fc.nat(2), entry: fc.nat(63), byte: fc.nat(7), value: fc.constantFrom(0x80, 0xff, 0x40, 0x01, 0x3f, 0x00) }),
     );
     await fc.assert(
       fc.asyncProperty(fc.nat(seeds.length - 1), fc.array(mutation, { minLength: 1, maxLength: 6 }), fc.option(fc.double({ min: 0, max: 1, noNaN: true })), async (s, muts, cut) => {
         let image = seeds[s].slice();
-        for (const m of muts) image[m.at % image.length] = m.value;
+        const dv = new DataView(image.buffer);
+        const tables = [Number(dv.getBigUint64(40)), Number(dv.getBigUint64(48))];
+        tables.push(Number(dv.getBigUint64(tables[1]) & 0x00fffffffffffe00n));
+        for (const m of muts) {
+          const at = 'table' in m ? tables[m.table] + m.entry * 8 + m.byte : m.at;
+          image[at % image.length] = m.value;
+        }
         if (cut !== null) image = image.slice(0, Math.floor(image.length * cut));
         const t0 = performance.now();
         await exercise(image);
         expect(performance.now() - t0).toBeLessThan(5000);
       }),
-      { numRuns: 300, seed: SEED },
+      { numRuns: 800, seed: SEED },
     );
   });
 });

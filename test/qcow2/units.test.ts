@@ -16,8 +16,11 @@ import {
   L2E_STD_RESERVED_MASK,
   L2E_STD_RESERVED_MASK_HI,
   L2E_STD_RESERVED_MASK_LO,
+  REFT_OFFSET_MASK_HI,
+  REFT_OFFSET_MASK_LO,
   classifyL2,
   compressedDescriptor,
+  entryOffset,
   compressedExtent,
   geometry,
 } from '../../src/formats/qcow2/layout.js';
@@ -32,6 +35,11 @@ describe('layout', () => {
   it('32-bit mask halves are the 64-bit masks split', () => {
     expect(BigInt(L1E_OFFSET_MASK_HI) * 2n ** 32n + BigInt(L1E_OFFSET_MASK_LO)).toBe(L1E_OFFSET_MASK);
     expect(BigInt(L2E_STD_RESERVED_MASK_HI) * 2n ** 32n + BigInt(L2E_STD_RESERVED_MASK_LO)).toBe(L2E_STD_RESERVED_MASK);
+  });
+
+  it('joins entry words into non-negative offsets, even with bit 63 kept by the mask (refcount table entries)', () => {
+    expect(entryOffset(0x80000000, 0x200, REFT_OFFSET_MASK_HI, REFT_OFFSET_MASK_LO)).toBe(2 ** 63 + 512);
+    expect(entryOffset(0xffffffff, 0xffffffff, L1E_OFFSET_MASK_HI, L1E_OFFSET_MASK_LO)).toBe(Number(L1E_OFFSET_MASK));
   });
 
   it("classifies L2 entries as qcow2_get_cluster_type does", () => {

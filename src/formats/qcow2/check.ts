@@ -106,6 +106,10 @@ class Checker {
   incRef(offset: number, size: number): void {
     if (size <= 0) return;
     const cs = this.cs;
+    if (!Number.isSafeInteger(offset) || offset < 0) {
+      this.corrupt(`ERROR: counting reference for region exceeding the end of the file by one cluster or more: offset 0x${offset.toString(16)} size 0x${size.toString(16)}`);
+      return;
+    }
     // The last cluster of an image may be half written: up to one cluster past EOF is tolerated.
     if (offset + size - this.fileSize >= cs) {
       this.corrupt(

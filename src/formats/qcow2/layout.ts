@@ -217,7 +217,8 @@ export const REFT_RESERVED_MASK_LO = lo(REFT_RESERVED_MASK);
 export function entryOffset(hiWord: number, loWord: number, maskHi: number, maskLo: number): number {
   // Offsets reach bit 55, past 2^53: such a value lies petabytes beyond any real file, and every
   // caller compares it with the file size, so the rounding of the top bits cannot matter.
-  return (hiWord & maskHi) * 0x1_0000_0000 + ((loWord & maskLo) >>> 0);
+  // `>>> 0` on both halves: `&` yields a signed 32-bit result, negative when bit 31 is kept.
+  return ((hiWord & maskHi) >>> 0) * 0x1_0000_0000 + ((loWord & maskLo) >>> 0);
 }
 
 /** How QEMU classifies an L2 entry (qcow2.h qcow2_get_cluster_type). */
