@@ -7,7 +7,6 @@ import { ascii, bits64le, bytes, struct, u16le, u32le, u64le, u8, type Parsed } 
 
 /** Everything in VMDK is counted in 512-byte sectors. */
 export const SECTOR = 512;
-export const SECTOR_SHIFT = 9;
 
 /** "KDMV" read as a little-endian u32 (hosted sparse extent, §3.3). */
 export const SPARSE_MAGIC_LE = 0x564d444b;
@@ -99,7 +98,6 @@ export const GRAIN_MARKER = struct('VMDK grain marker', 12, {
   lba: bits64le(0),
   size: u32le(8),
 });
-export const GRAIN_MARKER_SIZE = GRAIN_MARKER.size;
 
 /** Metadata marker: a whole sector; size 0 tells it from a grain marker (§3.5). */
 export const METADATA_MARKER = struct('VMDK metadata marker', SECTOR, {

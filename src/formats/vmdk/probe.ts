@@ -1,13 +1,16 @@
+/**
+ * Detection (FORMATS.md §7): "KDMV" or "COWD" at offset 0, or a text descriptor whose first real
+ * line is `version=1|2|3` (QEMU's vmdk_probe). The subformat is named from the header's
+ * compression (as QEMU names it) or the descriptor's createType. Never throws.
+ */
 import type { ProbeInput, ProbeResult } from '../types.js';
-import { bytesEqual, textUntilNul, u32leAt } from '../shared/text.js';
-
-/** Hosted sparse extent magic "KDMV" and ESX COW delta magic "COWD" at offset 0. */
-export const SPARSE_MAGIC = 'KDMV';
-export const COWD_MAGIC = 'COWD';
-/** Header flag: grains are compressed (set by streamOptimized writers). */
-export const FLAG_COMPRESSED = 0x10000;
+import { textUntilNul, u32leAt } from '../shared/text.js';
+import { COMPRESSION_DEFLATE, COWD_MAGIC_LE, SECTOR, SPARSE_MAGIC_LE } from './layout.js';
 
 const CREATE_TYPE = /^\s*createType\s*=\s*"([^"]*)"/m;
+/** Offsets in the sparse header (layout.ts SPARSE_HEADER), read without parsing the whole record. */
+const DESCRIPTOR_OFFSET_AT = 28;
+const COMPRESS_ALGORITHM_AT = 77;
 
 /**
  * QEMU's descriptor probe: skip comment and blank lines; the first real line must be exactly
@@ -24,15 +27,18 @@ export function looksLikeDescriptor(head: Uint8Array): boolean {
 }
 
 export function probeVmdk({ head }: ProbeInput): ProbeResult | null {
-  if (bytesEqual(head, 0, SPARSE_MAGIC)) {
-    const flags = u32leAt(head, 8) ?? 0;
-    if (flags & FLAG_COMPRESSED) return { score: 100, subformat: 'streamOptimized' };
-    // An embedded descriptor at sector 1 names the createType (absent in split extents).
-    const descSector = u32leAt(head, 28) ?? 0;
-    const m = descSector > 0 && descSector * 512 < head.length ? CREATE_TYPE.exec(textUntilNul(head.subarray(descSector * 512))) : null;
+  const magic = u32leAt(head, 0);
+  if (magic === SPARSE_MAGIC_LE) {
+    if (head.length > COMPRESS_ALGORITHM_AT + 1 && (head[COMPRESS_ALGORITHM_AT] | (head[COMPRESS_ALGORITHM_AT + 1] << 8)) === COMPRESSION_DEFLATE) {
+      return { score: 100, subformat: 'streamOptimized' };
+    }
+    // An embedded descriptor names the createType (absent in the extents of a split disk).
+    const descSector = u32leAt(head, DESCRIPTOR_OFFSET_AT) ?? 0;
+    const at = descSector * SECTOR;
+    const m = descSector > 0 && at < head.length ? CREATE_TYPE.exec(textUntilNul(head.subarray(at))) : null;
     return { score: 100, subformat: m?.[1] ?? 'monolithicSparse' };
   }
-  if (bytesEqual(head, 0, COWD_MAGIC)) return { score: 100, subformat: 'vmfsSparse' };
+  if (magic === COWD_MAGIC_LE) return { score: 100, subformat: 'vmfsSparse' };
   if (looksLikeDescriptor(head)) {
     const m = CREATE_TYPE.exec(textUntilNul(head));
     return { score: 100, subformat: m?.[1] ?? 'descriptor' };
