@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { convert } from '../../src/api/convert.js';
 import { UsageError } from '../../src/errors.js';
 import { guestkit, guestkitBinary } from '../helpers/cli.js';
-import { describeOracle, describeWithTool, qemuImg, qemuImgStatus } from '../helpers/oracle.js';
+import { describeOracle, describeWithTool, qemuImg, qemuImgStatus, qemuIo } from '../helpers/oracle.js';
 import { SHARED_IMAGES, workDir } from '../helpers/work.js';
 import { expectSameAsRaw, KiB, MiB, mixedRegions, openVmdk, writeRaw } from './helpers.js';
 import { walkStream } from './stream-layout.js';
@@ -57,6 +57,23 @@ describeOracle('VMDK images we write pass qemu-img check and compare', () => {
       });
     }
   }
+
+  it('split subformats past 2 GiB write several extents, with data across their boundary', async () => {
+    // A sparse source, so that only its data is read.
+    const big = join(dir, 'big-src.vmdk');
+    qemuImg('create', '-q', '-f', 'vmdk', big, `${4 * 1024 + 1}M`);
+    qemuIo('vmdk', big, 'write -P 0x11 0 64k', `write -P 0x22 ${2 * 1024 * MiB - 64 * KiB} 192k`, `write -P 0x33 ${4 * 1024 * MiB} 1M`);
+    for (const s of ['twoGbMaxExtentSparse', 'twoGbMaxExtentFlat']) {
+      const out = join(dir, `big-${s}.vmdk`);
+      await convert({ source: big, output: out, format: 'vmdk', options: { subformat: s }, durable: false });
+      expect(existsSync(out.replace('.vmdk', s.endsWith('Sparse') ? '-s003.vmdk' : '-f003.vmdk'))).toBe(true);
+      qemuCheckClean(out);
+      const r = qemuImgStatus('compare', '-f', 'vmdk', '-F', 'vmdk', big, out);
+      expect(r.stdout + r.stderr).toMatch(/Images are identical/);
+      const extents = JSON.parse(qemuImg('info', '--output=json', out))['format-specific'].data.extents as Array<Record<string, number>>;
+      expect(extents.map((e) => e['virtual-size'])).toEqual([2 * 1024 * MiB, 2 * 1024 * MiB, MiB]);
+    }
+  });
 
   it('extent files are named as qemu-img names them and the descriptor file is only text', async () => {
     const sub = join(dir, 'names');
