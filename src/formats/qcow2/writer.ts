@@ -15,6 +15,7 @@ import { LimitExceededError, UsageError } from '../../errors.js';
 import type { ByteSink } from '../../stream/sink.js';
 import { OrderedPool } from '../../stream/ordered-pool.js';
 import { roundUp } from '../shared/bounds.js';
+import { looksIncompressible } from '../shared/entropy.js';
 import type { ImageWriter } from '../types.js';
 import { HostAllocator } from './allocator.js';
 import { deflateCluster } from './compressed.js';
@@ -200,8 +201,10 @@ export class Qcow2Writer implements ImageWriter {
         const piece = bytes.subarray(at, at + cs);
         buf.set(piece);
         if (piece.length < cs) buf.fill(0, piece.length); // short last cluster: QEMU zero-pads it too
+        // Data deflate cannot shrink (compressed files, encrypted blocks: most of a typical disk)
+        // is stored without spending a deflate on it; QEMU deflates it and then stores it anyway.
         await this.pool.submit(
-          () => deflateCluster(buf),
+          () => (looksIncompressible(buf) ? Promise.resolve(buf) : deflateCluster(buf)),
           (out) => this.placeCompressed(index, buf, out),
         );
       }
@@ -223,7 +226,7 @@ export class Qcow2Writer implements ImageWriter {
     }
   }
 
-  /** Consumes one compression job, in order: payload if it saves space (as QEMU: < cluster size), else the plain cluster. */
+  /** Consumes one compression job, in order: payload if it saves space (as QEMU: < cluster size), else the plain cluster (`out` may be `raw` itself). */
   private async placeCompressed(index: number, raw: Uint8Array, out: Uint8Array): Promise<void> {
     const g = this.g;
     const l1Index = Math.floor(index / g.l2Entries);
