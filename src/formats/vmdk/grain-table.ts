@@ -46,7 +46,7 @@ export interface ExtentCheck {
 
 type GrainKind = 'unallocated' | 'zeroed' | 'allocated';
 
-/** Compressed grains decoded together by one load (2 MiB of 64 KiB grains). */
+/** Compressed grains answered by one mapping, and so fetched by one read (2 MiB of 64 KiB grains). */
 const MAX_PARALLEL_GRAINS = 32;
 
 export class GrainTableExtent implements ExtentReader {
@@ -142,8 +142,8 @@ export class GrainTableExtent implements ExtentReader {
     }
     if (entry * SECTOR >= this.fileSize) throw this.pastEnd(entry, gdIndex, i);
     if (this.c.compressed) {
-      // A run of compressed grains is answered at once, so that they inflate in parallel on the
-      // thread pool instead of one after the other.
+      // A run of compressed grains is answered at once, so that their markers, which follow each
+      // other in the file, come in one read rather than one read per grain.
       const first = i;
       let run = G - inGrain;
       while (run < maxLength && i + 1 < gt.length && i + 1 - first < MAX_PARALLEL_GRAINS && this.classify(gt[i + 1]) === 'allocated') {

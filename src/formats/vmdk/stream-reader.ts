@@ -232,7 +232,7 @@ export class VmdkStreamReader implements ImageReader {
       for (let i = this.head; i < this.queue.length && this.queue[i].grain <= last; i++) picked.push(this.queue[i]);
       return picked;
     });
-    // Zeros between grains, then every grain decoded in parallel (the thread pool inflates).
+    // Zeros between grains, then each grain decoded (synchronously: see grain-codec.ts).
     let pos = offset;
     for (const q of grains) {
       const start = Math.max(offset, q.grain * G);
