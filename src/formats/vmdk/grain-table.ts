@@ -200,12 +200,14 @@ export class GrainTableExtent implements ExtentReader {
   private decodeRun(gdIndex: number, gt: Uint32Array, ks: number[], base: number): Promise<Uint8Array>[] {
     const G = this.grainBytes;
     const tail = GRAIN_MARKER.size + zlibBound(G);
+    // Markers are sector-aligned: the next one starts at most this far after the previous.
+    const step = Math.ceil(tail / SECTOR) * SECTOR;
     const out: Promise<Uint8Array>[] = [];
     let j = 0;
     while (j < ks.length) {
       // A group: entries increasing, each marker within one grain bound of the previous one.
       let end = j + 1;
-      while (this.c.markers && end < ks.length && gt[ks[end]] > gt[ks[end - 1]] && (gt[ks[end]] - gt[ks[end - 1]]) * SECTOR <= tail) end++;
+      while (this.c.markers && end < ks.length && gt[ks[end]] > gt[ks[end - 1]] && (gt[ks[end]] - gt[ks[end - 1]]) * SECTOR <= step) end++;
       const start = gt[ks[j]] * SECTOR;
       const stop = Math.min(this.fileSize, gt[ks[end - 1]] * SECTOR + tail);
       let bytes: Promise<Uint8Array> | undefined;
