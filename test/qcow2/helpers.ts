@@ -1,7 +1,8 @@
 /** Shared pieces of the qcow2 tests: reading through our reader, qemu-img's views, image makers. */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { convert } from '../../src/api/convert.js';
 import { openImage, rootContext, type OpenOptions } from '../../src/formats/open.js';
 import { qcow2Driver } from '../../src/formats/qcow2/driver.js';
@@ -86,9 +87,16 @@ export function checkHostOffsets(path: string, ours: Extent[]): string[] {
   return problems;
 }
 
+let scratch: string | undefined;
+function scratchDir(): string {
+  scratch ??= mkdtempSync(join(tmpdir(), 'guestkit-qcow2-oracle-'));
+  return scratch;
+}
+
 export function qemuInfo(path: string): Record<string, any> {
   // Through a file: the crafted sample's 65,536 snapshots make megabytes of JSON.
-  const outFile = `${path}.info.json`;
+  // In a scratch folder, never beside the image: samples live in the read-only ../shared/images.
+  const outFile = join(scratchDir(), `${basename(path)}.info.json`);
   execFileSync('sh', ['-c', 'exec qemu-img info --output=json "$1" >"$2"', 'sh', path, outFile], { stdio: ['ignore', 'ignore', 'pipe'] });
   return JSON.parse(readFileSync(outFile, 'utf8'));
 }
@@ -96,7 +104,7 @@ export function qemuInfo(path: string): Record<string, any> {
 /** qemu-img check as JSON plus its message lines (ERROR…, Leaked…, printed on stderr in every output mode). */
 export function qemuCheck(path: string): { status: number; json: Record<string, number>; lines: string[] } {
   // One run, stderr to a file: the crafted sample prints 65,543 lines, slow through a pipe.
-  const errFile = `${path}.check-stderr`;
+  const errFile = join(scratchDir(), `${basename(path)}.check-stderr`);
   const r = spawnSync('sh', ['-c', 'exec qemu-img check --output=json "$1" 2>"$2"', 'sh', path, errFile], { encoding: 'utf8', maxBuffer: 1 << 28 });
   const lines = readFileSync(errFile, 'utf8')
     .split('\n')
