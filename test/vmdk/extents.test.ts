@@ -5,12 +5,13 @@
  * they were built from where it does not.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { deflateSync } from 'node:zlib';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UnsupportedFeatureError } from '../../src/errors.js';
 import { describeOracle, qemuImg, qemuImgStatus, qemuIo, qemuToRaw } from '../helpers/oracle.js';
 import { pseudoRandom, workDir } from '../helpers/work.js';
-import { buildCowd, descriptorText, grainOf } from './build.js';
+import { buildCowd, buildSparse, descriptorText, grainOf } from './build.js';
 import { expectSameAsRaw, KiB, MiB, openVmdk, ourMap, qemuMap, readAll } from './helpers.js';
 
 const SECTOR = 512;
@@ -213,4 +214,34 @@ describe('extent kinds that cannot be read are refused as unsupported', () => {
     await expect(openAsPipe(img)).rejects.toThrow(/only a streamOptimized VMDK .* can be read from a pipe/);
     expect(readFileSync(img).subarray(0, 4).toString()).toBe('KDMV');
   });
+});
+
+describeOracle('sparse extents with grains other than 64 KiB', () => {
+  const dir = workDir('vmdk-grains');
+  const cases: Array<[string, number, number, boolean]> = [
+    ['8 KiB grains, 128-entry tables', 16, 128, false],
+    ['256 KiB grains', 512, 512, false],
+    ['4 KiB compressed grains with markers', 8, 512, true],
+  ];
+  for (const [what, grainSectors, gtEntries, markers] of cases) {
+    it(`${what} read as qemu-img reads them`, async () => {
+      const capacitySectors = 3 * gtEntries * grainSectors + 5 * grainSectors + 3; // a partial last table and grain
+      const grainCount = Math.ceil(capacitySectors / grainSectors);
+      const picks = [0, 1, gtEntries - 1, gtEntries, 2 * gtEntries + 7, grainCount - 1];
+      const grains = new Map(picks.map((g, i) => [g, grainOf(50 + i, grainSectors)] as [number, Uint8Array]));
+      const path = join(dir, `g${grainSectors}-${markers}.vmdk`);
+      writeFileSync(path, buildSparse({ capacitySectors, grainSectors, gtEntries, grains, markers, redundant: !markers }, (b) => deflateSync(b)));
+      const ref = join(dir, `g${grainSectors}-${markers}.raw`);
+      qemuToRaw(path, ref, 'vmdk');
+      const r = await openVmdk(path);
+      try {
+        expect(r.virtualSize).toBe(capacitySectors * SECTOR);
+        await expectSameAsRaw(r, ref);
+        expect(await ourMap(r)).toEqual(qemuMap(path));
+        expect(r.info().clusterSize).toBe(grainSectors * SECTOR);
+      } finally {
+        await r.close();
+      }
+    });
+  }
 });
