@@ -66,6 +66,14 @@ describe('extent and parent names are confined to the descriptor folder', () => 
     expect(await failure(openVmdk(path))).toBeInstanceOf(ConfinementError);
   });
 
+  it('refuses a delta that is its own parent (a loop), with a typed error', async () => {
+    const path = join(dir, 'loop.vmdk');
+    writeFileSync(path, descriptorText({ createType: 'monolithicFlat', parentCID: '1234', parentHint: 'loop.vmdk', extents: ['RW 8 FLAT "x-flat.vmdk" 0'] }));
+    const err = await failure(openVmdk(path));
+    expect(err).toBeInstanceOf(CorruptImageError);
+    expect(String((err as Error).message)).toMatch(/loops/);
+  });
+
   it('refuses a parentFileNameHint outside the folder', async () => {
     const path = join(dir, 'child.vmdk');
     writeFileSync(path, descriptorText({ createType: 'monolithicFlat', parentCID: '1234', parentHint: '/etc/passwd', extents: ['RW 8 FLAT "x-flat.vmdk" 0'] }));
