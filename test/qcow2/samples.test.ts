@@ -18,10 +18,15 @@ describeOracle('qcow2 samples from other tools', () => {
   for (const name of SAMPLES) {
     it(`${name}: bytes, map and info as qemu-img sees them`, async () => {
       const path = join(SHARED_IMAGES, name);
-      expect(Buffer.compare(await readAll(path), qemuRaw(dir, path))).toBe(0);
-      // (qemu-img needs seconds to open the crafted sample: its map is checked by the reader tests' rules.)
-      if (!name.startsWith('malicious')) expect(mergeRuns(await ourExtents(path))).toEqual(qemuRuns(path));
-      else expect(await ourExtents(path)).toEqual([{ offset: 0, length: 512, kind: 'unallocated', depth: 0 }]);
+      if (!name.startsWith('malicious')) {
+        expect(Buffer.compare(await readAll(path), qemuRaw(dir, path))).toBe(0);
+        expect(mergeRuns(await ourExtents(path))).toEqual(qemuRuns(path));
+      } else {
+        // qemu-img needs seconds to open the crafted sample (65,536 snapshots), so only its info
+        // is asked for; its one L1 entry is empty, so its 512 bytes are unallocated zeros.
+        expect((await readAll(path)).equals(Buffer.alloc(512))).toBe(true);
+        expect(await ourExtents(path)).toEqual([{ offset: 0, length: 512, kind: 'unallocated', depth: 0 }]);
+      }
       const r = await openImage(path);
       const ours = toQemuInfo(path, r.info());
       await r.close();
