@@ -165,10 +165,20 @@ export class StreamOptimizedWriter implements ImageWriter {
       this.gt.fill(0);
     }
     this.gt[grain - gtIndex * DEFAULT_GTES_PER_GT] = this.pos / SECTOR;
-    const marker = new Uint8Array(GRAIN_MARKER.size + z.length);
-    GRAIN_MARKER.serialize({ lba: BigInt(grain * this.grainSectors), size: z.length }, marker);
-    marker.set(z, GRAIN_MARKER.size);
-    await this.append(marker);
+    // Marker and data go straight into the output buffer (no per-grain staging copy).
+    const padded = roundUp(GRAIN_MARKER.size + z.length, SECTOR);
+    if (this.outLength + padded > this.out.length) await this.flushOut();
+    if (padded > this.out.length) {
+      const marker = new Uint8Array(padded);
+      GRAIN_MARKER.serialize({ lba: BigInt(grain * this.grainSectors), size: z.length }, marker);
+      marker.set(z, GRAIN_MARKER.size);
+      await this.append(marker);
+      return;
+    }
+    GRAIN_MARKER.serialize({ lba: BigInt(grain * this.grainSectors), size: z.length }, this.out, this.outLength);
+    this.out.set(z, this.outLength + GRAIN_MARKER.size);
+    this.out.fill(0, this.outLength + GRAIN_MARKER.size + z.length, this.outLength + padded);
+    this.outLength += padded;
   }
 
   async write(offset: number, data: Uint8Array): Promise<void> {
