@@ -55,7 +55,8 @@ export interface DescriptorSource {
   embedded: boolean;
 }
 
-const KEY = /^[A-Za-z_][A-Za-z0-9_.]*$/;
+/** Keys as VMware and VirtualBox write them (ddb.uuid.image, ddb.geometry.biosCylinders, …). */
+const KEY = /^[A-Za-z_][A-Za-z0-9_.:-]*$/;
 const EXTENT_LINE = /^(\S+)\s+(\S+)\s+(\S+)(?:\s+"([^"]*)")?(?:\s+(\S+))?\s*$/;
 const ACCESS_WORD = /^(RW|RDONLY|NOACCESS)\s/;
 
