@@ -37,9 +37,6 @@ export interface GrainTableConfig {
 
 /** What check found in one extent. */
 export interface ExtentCheck {
-  grains: number;
-  allocated: number;
-  compressed: number;
   corruptions: string[];
   checkErrors: string[];
 }
@@ -278,7 +275,8 @@ export class GrainTableExtent implements ExtentReader {
    */
   async check(virtualBase: number): Promise<ExtentCheck> {
     const G = this.grainBytes;
-    const r: ExtentCheck = { grains: Math.ceil(this.length / G), allocated: 0, compressed: 0, corruptions: [], checkErrors: [] };
+    const grains = Math.ceil(this.length / G);
+    const r: ExtentCheck = { corruptions: [], checkErrors: [] };
     if (this.c.damage) r.corruptions.push(this.c.damage);
     const marker = new Uint8Array(GRAIN_MARKER.size);
     for (let i = 0; i < this.c.gd.length; i++) {
@@ -299,17 +297,14 @@ export class GrainTableExtent implements ExtentReader {
       }
       for (let j = 0; j < gt.length; j++) {
         const grain = i * this.c.gtEntries + j;
-        if (grain >= r.grains) break;
+        if (grain >= grains) break;
         if (this.classify(gt[j]) !== 'allocated') continue;
-        r.allocated++;
         const sector = (virtualBase + grain * G) / SECTOR;
         if (gt[j] * SECTOR >= this.fileSize) {
           r.corruptions.push(`ERROR: cluster offset for sector ${sector} points after EOF`);
           continue;
         }
-        if (!this.c.compressed) continue;
-        r.compressed++;
-        if (!this.c.markers) continue;
+        if (!this.c.compressed || !this.c.markers) continue;
         const got = await this.c.source.readUpTo(gt[j] * SECTOR, GRAIN_MARKER.size, marker);
         const m = got.length === GRAIN_MARKER.size ? GRAIN_MARKER.parse(got) : undefined;
         if (!m || m.lba !== BigInt(grain * this.c.grainSectors) || m.size === 0 || m.size > 2 * G) {
