@@ -129,4 +129,35 @@ describeOracle('qcow2 features against qemu-img', () => {
       expect([key, ours[key]]).toEqual([key, q[key]]);
     }
   });
+
+  it('guestkit map, check and create agree with qemu-img map, check and create', () => {
+    const base = join(dir, 'cli2-base.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', base, '4M');
+    qemuIo('qcow2', base, 'write -P 0x11 0 128k', 'write -z 1M 64k', 'write -c -P 0x12 2M 64k');
+    const overlay = join(dir, 'cli2-overlay.qcow2');
+    const made = guestkit(['create', '-f', 'qcow2', '-b', 'cli2-base.qcow2', '-F', 'qcow2', overlay, '6M']);
+    expect(made.status).toBe(0);
+    expect(qemuCheck(overlay).status).toBe(0);
+    qemuIo('qcow2', overlay, 'write -P 0x13 64k 64k');
+    const map = guestkit(['map', '--output', 'json', overlay]);
+    expect(map.status).toBe(0);
+    expect(JSON.parse(map.stdout)).toEqual(JSON.parse(qemuImg('map', '--output=json', overlay)));
+
+    // A leak and a double reference, injected.
+    const bytes = new Uint8Array(readFileSync(base));
+    const dv = new DataView(bytes.buffer);
+    const l2 = Number(dv.getBigUint64(Number(dv.getBigUint64(40))) & 0x00fffffffffffe00n);
+    dv.setBigUint64(l2 + 8, dv.getBigUint64(l2));
+    const damaged = join(dir, 'cli2-damaged.qcow2');
+    writeFileSync(damaged, bytes);
+    const q = qemuCheck(damaged);
+    const ours = guestkit(['check', '--output', 'json', damaged]);
+    expect(ours.status).toBe(q.status);
+    const j = JSON.parse(ours.stdout);
+    for (const k of ['corruptions', 'leaks', 'check-errors', 'image-end-offset', 'total-clusters', 'allocated-clusters']) {
+      expect([k, j[k] ?? 0]).toEqual([k, q.json[k] ?? 0]);
+    }
+    expect(q.json.corruptions).toBeGreaterThan(0);
+    expect(q.json.leaks).toBeGreaterThan(0);
+  });
 });
