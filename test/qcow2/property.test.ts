@@ -198,3 +198,36 @@ describe('qcow2 mutated images', () => {
     );
   });
 });
+
+describe('qcow2 check stays bounded', () => {
+  it('65,536 snapshots all naming the same tables: check stops at its work limit in seconds, reading still works', async () => {
+    const data = new Uint8Array(4 * 1024 * 1024);
+    for (let i = 0; i < data.length; i += 4096) data[i] = 1;
+    const image = await write(data, {}, false, 65536, false);
+    const dv0 = new DataView(image.buffer);
+    const l1 = dv0.getBigUint64(40);
+    // Append a snapshot table whose 65,536 entries all point at the active L1 table.
+    const entry = 56; // 40-byte header + 16 bytes of extra data (the v3 minimum)
+    const tableAt = Math.ceil(image.length / 65536) * 65536;
+    const grown = new Uint8Array(tableAt + 65536 * entry);
+    grown.set(image);
+    const dv = new DataView(grown.buffer);
+    for (let i = 0; i < 65536; i++) {
+      const at = tableAt + i * entry;
+      dv.setBigUint64(at, l1);
+      dv.setUint32(at + 8, 1);
+      dv.setUint32(at + 36, 16);
+    }
+    dv.setUint32(60, 65536);
+    dv.setBigUint64(64, BigInt(tableAt));
+    const t0 = performance.now();
+    const res = await qcow2Driver.check!(new BufferSource(grown, 's.qcow2'), ctx('s.qcow2'));
+    expect(performance.now() - t0).toBeLessThan(10_000);
+    expect(res.checkErrors).toBe(1);
+    expect(res.messages.at(-1)).toMatch(/check stopped/);
+    const r = await qcow2Driver.open!(new BufferSource(grown, 's.qcow2'), ctx('s.qcow2'));
+    expect(r.info().snapshots).toHaveLength(65536);
+    expect(Buffer.compare(Buffer.from(await r.read(0, data.length)), Buffer.from(data))).toBe(0);
+    await r.close();
+  });
+});

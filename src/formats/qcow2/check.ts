@@ -60,6 +60,8 @@ class Checker {
   private nbClusters: number;
   private readonly refMax: number;
   private readonly l2: L2Tables;
+  /** One read window for all L1 tables (snapshots may be many); entries are copied out before use. */
+  private readonly cursor: TableCursor;
   private work = 0;
   private readonly workLimit: number;
   private storedTable?: DataView;
@@ -83,6 +85,7 @@ class Checker {
     this.refs = new Uint32Array(this.nbClusters + 1);
     this.refMax = Math.min(this.rg.max, 0xffffffff);
     this.l2 = new L2Tables(source, fileSize, h.geometry);
+    this.cursor = new TableCursor(source, fileSize);
     this.workLimit = WORK_BASE + 4 * Math.ceil(fileSize / 8);
     this.res = { filename: file, format: 'qcow2', corruptions: 0, leaks: 0, checkErrors: 0, messages: [] };
   }
@@ -135,7 +138,7 @@ class Checker {
     this.incRef(l1Offset, l1Size * 8);
     // Entries past EOF read as zeros: nothing to check there, and nothing to allocate for them.
     const inFile = Math.max(0, Math.min(l1Size, Math.floor((this.fileSize - l1Offset) / 8)));
-    const cursor = new TableCursor(this.source, this.fileSize);
+    const cursor = this.cursor;
     const CHUNK = 8192;
     for (let base = 0; base < inFile; base += CHUNK) {
       const n = Math.min(CHUNK, inFile - base);
