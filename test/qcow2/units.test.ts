@@ -7,7 +7,8 @@ import fc from 'fast-check';
 import { CorruptImageError, LimitExceededError, UnsupportedFeatureError, UsageError } from '../../src/errors.js';
 import { Bitmap } from '../../src/formats/shared/bitmap.js';
 import { HostAllocator } from '../../src/formats/qcow2/allocator.js';
-import { parseExtensions, parseFixedHeader, readHeader, serializeHeader, type HeaderSpec } from '../../src/formats/qcow2/header.js';
+import { parseExtensions, parseFixedHeader, readHeader } from '../../src/formats/qcow2/header.js';
+import { serializeHeader, type HeaderSpec } from '../../src/formats/qcow2/header-write.js';
 import {
   ClusterType,
   L1E_OFFSET_MASK,

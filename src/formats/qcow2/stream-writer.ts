@@ -11,13 +11,13 @@ import { IoError, UsageError } from '../../errors.js';
 import type { ByteSink } from '../../stream/sink.js';
 import { planAllocation, type Bitmap } from '../shared/bitmap.js';
 import type { CreateSpec, ImageWriter } from '../types.js';
-import { serializeHeader } from './header.js';
+import { fillRefcountBlock, headerSpec, setL1 } from './emit.js';
+import { serializeHeader } from './header-write.js';
 import { L2Builder } from './l2-builder.js';
 import { geometry, type Geometry } from './layout.js';
 import type { WriterConfig } from './options.js';
 import { countBits, planStreamLayout, type StreamPlan } from './plan.js';
 import { refcountGeometry } from './refcount.js';
-import { fillRefcountBlock, headerSpec, setL1 } from './writer.js';
 
 export class Qcow2StreamWriter implements ImageWriter {
   readonly blockSize: number;
