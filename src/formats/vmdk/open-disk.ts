@@ -7,6 +7,7 @@
  * Extent and parent names are untrusted: they are resolved against the descriptor's folder and
  * refused outside it unless the caller allows (shared/paths.ts).
  */
+import { dirname, isAbsolute, join } from 'node:path';
 import { CorruptImageError, LimitExceededError, UnsupportedFeatureError } from '../../errors.js';
 import { retryingSource } from '../../stream/retry.js';
 import { FileSource, type ByteSource } from '../../stream/source.js';
@@ -73,10 +74,16 @@ async function openSparseDisk(source: ByteSource, ctx: OpenContext): Promise<Ima
   // QEMU names the type by the header alone: compressed grains make it streamOptimized.
   const createType = opened.geometry.compressed ? 'streamOptimized' : (descriptor?.createType ?? 'monolithicSparse');
   const parts: DiskPart[] = [{ start: 0, extent: opened.extent }];
-  return finishDisk(source, parts, descriptor, createType, warnings, [], ctx);
+  return finishDisk(source, parts, descriptor, createType, warnings, { sources: [], paths: [] }, ctx);
 }
 
-async function openExtent(e: DescriptorExtent, ctx: OpenContext, opened: ByteSource[]): Promise<{ extent: ExtentReader; warnings: string[] }> {
+/** Extent files opened so far: the sources to close, and their real paths (for files()). */
+interface Opened {
+  sources: ByteSource[];
+  paths: string[];
+}
+
+async function openExtent(e: DescriptorExtent, ctx: OpenContext, opened: Opened): Promise<{ extent: ExtentReader; warnings: string[] }> {
   const where = { file: ctx.file, field: `descriptor line ${e.line}` };
   const length = e.sectors * SECTOR;
   if (e.access === 'NOACCESS') throw new UnsupportedFeatureError(`extent on line ${e.line} is NOACCESS and cannot be read`, where);
@@ -85,15 +92,18 @@ async function openExtent(e: DescriptorExtent, ctx: OpenContext, opened: ByteSou
     throw new UnsupportedFeatureError(`${e.type} extents (line ${e.line}) are not supported`, where);
   }
   const path = resolveConfined(e.fileName!, { referrer: ctx.path!, what: 'extent', allowOutside: ctx.allowOutside });
-  const src = retryingSource(await FileSource.open(path));
-  opened.push(src);
+  // Named as qemu-img names it: beside the descriptor as the user named that.
+  const name = isAbsolute(e.fileName!) ? e.fileName! : join(dirname(ctx.file), e.fileName!);
+  const src = retryingSource(await FileSource.open(path, name));
+  opened.sources.push(src);
+  opened.paths.push(path);
   if (e.type === 'FLAT' || e.type === 'VMFS') return { extent: new FlatExtent(src, length, e.offset ?? 0, e.type), warnings: [] };
   // SPARSE and VMFSSPARSE: either kind of sparse file (QEMU looks at the magic, not the type).
   const magic = u32leAt(await src.readUpTo(0, 4), 0);
   let extent: ExtentReader;
-  if (magic === SPARSE_MAGIC_LE) extent = (await openSparseExtent(src, { file: path, format: e.type, readDescriptor: false })).extent;
-  else if (magic === COWD_MAGIC_LE) extent = (await openCowdExtent(src, { file: path, format: e.type })).extent;
-  else throw new CorruptImageError(`extent file of line ${e.line} is not a sparse VMDK extent`, { file: path, field: 'magic', offset: 0 });
+  if (magic === SPARSE_MAGIC_LE) extent = (await openSparseExtent(src, { file: name, format: e.type, readDescriptor: false })).extent;
+  else if (magic === COWD_MAGIC_LE) extent = (await openCowdExtent(src, { file: name, format: e.type })).extent;
+  else throw new CorruptImageError(`extent file of line ${e.line} is not a sparse VMDK extent`, { file: name, field: 'magic', offset: 0 });
   // QEMU sizes a sparse extent by its header; say so when the descriptor disagrees.
   const warnings = extent.length !== length ? [`extent ${e.fileName} holds ${extent.length} bytes, the descriptor says ${length}; the header wins`] : [];
   return { extent, warnings };
@@ -108,7 +118,7 @@ async function openDescriptorDisk(source: ByteSource, d: Descriptor, ctx: OpenCo
     throw new LimitExceededError(`the descriptor lists ${d.extents.length} extents (limit ${MAX_EXTENTS})`, { file: ctx.file, field: 'extent description' });
   }
   if (!ctx.path) throw new UnsupportedFeatureError('a VMDK descriptor without a file path cannot locate its extents', { file: ctx.file });
-  const opened: ByteSource[] = [];
+  const opened: Opened = { sources: [], paths: [] };
   const parts: DiskPart[] = [];
   const warnings: string[] = [];
   try {
@@ -122,7 +132,7 @@ async function openDescriptorDisk(source: ByteSource, d: Descriptor, ctx: OpenCo
     }
     return await finishDisk(source, parts, d, createType, warnings, opened, ctx);
   } catch (e) {
-    await Promise.all(opened.map((s) => s.close()));
+    await Promise.all(opened.sources.map((s) => s.close()));
     throw e;
   }
 }
@@ -134,10 +144,10 @@ async function finishDisk(
   d: Descriptor | undefined,
   createType: string,
   warnings: string[],
-  opened: ByteSource[],
+  opened: Opened,
   ctx: OpenContext,
 ): Promise<ImageReader> {
-  const paths = [...(ctx.path ? [ctx.path] : []), ...opened.map((s) => s.name)];
+  const paths = [...(ctx.path ? [ctx.path] : []), ...opened.paths];
   const hint = d?.parentFileNameHint;
   let parent: ImageReader | undefined;
   let parentPath: string | undefined;
@@ -148,5 +158,5 @@ async function finishDisk(
   } else if (hint !== undefined && d!.parentCid !== NO_PARENT_CID) {
     warnings.push('parent not opened: unallocated grains read as zeros');
   }
-  return new VmdkReader(source, parts, { createType, descriptor: d, parentHint: hint, parentPath, warnings }, opened, paths, parent);
+  return new VmdkReader(source, parts, { createType, descriptor: d, parentHint: hint, parentPath, warnings }, opened.sources, paths, parent);
 }
