@@ -339,3 +339,26 @@ describe('creation options', () => {
     expect(() => resolveConfig({ virtualSize: 2 ** 50, options: { cluster_size: '512' }, file: 'o' })).toThrow(/too large/);
   });
 });
+
+describe('driver edges', () => {
+  it('reading from a pipe is refused clearly (the tables need random access)', async () => {
+    const { Readable } = await import('node:stream');
+    const { StreamSource } = await import('../../src/stream/source.js');
+    const { qcow2Driver } = await import('../../src/formats/qcow2/driver.js');
+    const { rootContext } = await import('../../src/formats/open.js');
+    const bytes = serializeHeader({ version: 3, clusterBits: 16, size: 1 << 20, l1Size: 1, l1TableOffset: 0x30000, refcountTableOffset: 0x10000, refcountTableClusters: 1, refcountOrder: 4, lazyRefcounts: false, extendedL2: false, compressionType: 0 });
+    const err = await qcow2Driver.open!(new StreamSource(Readable.from([Buffer.from(bytes)])), rootContext('-', undefined, {})).catch((e) => e);
+    expect(err).toBeInstanceOf(UnsupportedFeatureError);
+    expect(err.message).toMatch(/pipe/);
+  });
+
+  it('a writer fed out of order refuses, and abort() waits for compression jobs', async () => {
+    const { qcow2Driver } = await import('../../src/formats/qcow2/driver.js');
+    const { BufferSink } = await import('../../src/stream/sink.js');
+    const w = await qcow2Driver.create!(new BufferSink('x'), { virtualSize: 1 << 20, options: {}, compress: true, file: 'x.qcow2' });
+    await w.write(65536, new Uint8Array(65536).fill(1));
+    await expect(w.write(0, new Uint8Array(65536))).rejects.toBeInstanceOf(UsageError);
+    await expect(w.write(1 << 20, new Uint8Array(512))).rejects.toBeInstanceOf(UsageError);
+    await w.abort();
+  });
+});
