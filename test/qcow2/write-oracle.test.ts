@@ -9,7 +9,7 @@ import { PassThrough } from 'node:stream';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeOracle, qemuImg, qemuIo } from '../helpers/oracle.js';
-import { workDir } from '../helpers/work.js';
+import { pseudoRandom, workDir } from '../helpers/work.js';
 import { guestkitBinary } from '../helpers/cli.js';
 import { openImage } from '../../src/formats/open.js';
 import { qcow2Driver } from '../../src/formats/qcow2/driver.js';
@@ -199,6 +199,21 @@ describeOracle('qcow2 writer against qemu-img', () => {
     expect(statSync(piped).size).toBeLessThan(16 * 1024 * 1024);
     await expectClean(piped);
     expect(qemuCompare(big, piped).same).toBe(true);
+  });
+
+  it('refcount tables of several clusters (512-byte clusters, 64-bit refcounts), to a file and to a pipe', async () => {
+    const dense = join(dir, 'dense.raw');
+    writeFileSync(dense, pseudoRandom(3 * 1024 * 1024, 21));
+    const out = join(dir, 'dense.qcow2');
+    await ourConvert(dense, out, { options: 'cluster_size=512,refcount_bits=64' });
+    expect(readFileSync(out).readUInt32BE(56)).toBeGreaterThan(1);
+    await expectClean(out);
+    expect(qemuCompare(dense, out).same).toBe(true);
+    const piped = join(dir, 'dense-pipe.qcow2');
+    writeFileSync(piped, await toPipe(out, { cluster_size: '512', refcount_bits: '64' }));
+    expect(readFileSync(piped).readUInt32BE(56)).toBeGreaterThan(1);
+    await expectClean(piped);
+    expect(qemuCompare(dense, piped).same).toBe(true);
   });
 
   describe('creating an overlay (a writer that receives no blocks)', () => {
