@@ -163,6 +163,35 @@ describeOracle('VMDK images we write pass qemu-img check and compare', () => {
     qemuSame(src, out);
   });
 
+  it('creates a delta link (-b base.vmdk) that qemu-img reads through and writes into', async () => {
+    const sub = join(dir, 'delta');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(sub);
+    qemuImg('create', '-q', '-f', 'vmdk', join(sub, 'base.vmdk'), '8M');
+    qemuIo('vmdk', join(sub, 'base.vmdk'), 'write -P 0x01 0 1M');
+    const r = guestkit(['create', '-f', 'vmdk', '-b', 'base.vmdk', '-F', 'vmdk', join(sub, 'child.vmdk')]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const q = JSON.parse(qemuImg('info', '--output=json', join(sub, 'child.vmdk')));
+    const base = JSON.parse(qemuImg('info', '--output=json', join(sub, 'base.vmdk')));
+    expect(q['backing-filename']).toBe('base.vmdk');
+    expect(q['format-specific'].data['parent-cid']).toBe(base['format-specific'].data.cid);
+    qemuIo('vmdk', join(sub, 'child.vmdk'), 'write -P 0x02 512k 64k');
+    qemuCheckClean(join(sub, 'child.vmdk'));
+    const reader = await openVmdk(join(sub, 'child.vmdk'));
+    try {
+      expect((await reader.read(0, 512 * KiB)).every((b) => b === 1)).toBe(true);
+      expect((await reader.read(512 * KiB, 64 * KiB)).every((b) => b === 2)).toBe(true);
+      expect((await reader.read(MiB, MiB)).every((b) => b === 0)).toBe(true);
+    } finally {
+      await reader.close();
+    }
+    const flat = guestkit(['create', '-f', 'vmdk', '-b', 'base.vmdk', '-o', 'subformat=monolithicFlat', join(sub, 'flat.vmdk')]);
+    expect(flat.stderr).toMatch(/flat image cannot have a backing file/);
+    const notVmdk = guestkit(['create', '-f', 'vmdk', '-b', 'src.raw', join(dir, 'bad-parent.vmdk'), '1M']);
+    expect(notVmdk.stderr).toMatch(/must be a VMDK image/);
+  });
+
   it('refuses what cannot be written, with usage errors', async () => {
     const o = (options: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
       convert({ source: src, output: join(dir, `bad-${Object.keys(options).join('-')}.vmdk`), format: 'vmdk', options, durable: false, ...extra });

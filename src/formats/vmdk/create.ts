@@ -3,8 +3,9 @@
  * descriptor that names them, in the line order and with the values qemu-img writes.
  */
 import { randomInt } from 'node:crypto';
-import { basename, dirname, extname, join } from 'node:path';
-import { UsageError } from '../../errors.js';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { CorruptImageError, UsageError } from '../../errors.js';
+import { FileSource } from '../../stream/source.js';
 import type { ByteSink } from '../../stream/sink.js';
 import { ceilDiv } from '../shared/bounds.js';
 import { parseDriverOptions } from '../shared/options.js';
@@ -14,6 +15,7 @@ import { DEFAULT_GRAIN_SECTORS, EMBEDDED_DESCRIPTOR_SECTORS, SECTOR, SPLIT_EXTEN
 import { vmdkOptions, type Subformat, type VmdkOptions } from './options.js';
 import { ExtentSetWriter, FlatExtentWriter, type PlannedExtent } from './writer-extents.js';
 import { planSparseExtent, SparseExtentWriter } from './writer-sparse.js';
+import { openVmdk } from './open-disk.js';
 import { StreamOptimizedWriter } from './writer-stream.js';
 
 /** What qemu-img writes when not told otherwise. */
@@ -39,7 +41,35 @@ export function sideFileName(n: Naming, kind: 'flat' | 's' | 'f', index = 0): st
   return `${n.prefix}-${tag}${n.postfix}`;
 }
 
-export function buildDescriptor(opts: VmdkOptions, virtualSize: number, createType: string, extents: Omit<DescriptorExtent, 'line'>[]): Descriptor {
+/** The parent of a delta link: the name written as parentFileNameHint, and its CID. */
+export interface ParentLink {
+  hint: string;
+  cid: number;
+}
+
+/**
+ * Reads the CID of the parent a delta is made against (qemu-img: "Failed to read parent CID").
+ * The name comes from the user, not from an image, so it is not confined; it is resolved against
+ * the new image's folder, as readers will resolve it.
+ */
+async function parentLink(name: string, outputPath: string | undefined): Promise<ParentLink> {
+  const path = resolve(outputPath ? dirname(outputPath) : '.', name);
+  const source = await FileSource.open(path, name);
+  const ctx = { file: name, path, allowOutside: true, openBacking: false, depth: 0, chain: [], openImage: () => Promise.reject(new Error('unused')) };
+  const reader = await openVmdk(source, ctx).catch(async (e: unknown) => {
+    await source.close();
+    throw e instanceof CorruptImageError ? new UsageError(`backing file ${name} must be a VMDK image: ${e.message}`, { field: 'backing_file' }) : e;
+  });
+  try {
+    const cid = reader.info().formatSpecific?.cid;
+    if (typeof cid !== 'number') throw new UsageError(`backing file ${name} has no CID`, { field: 'backing_file' });
+    return { hint: name, cid };
+  } finally {
+    await reader.close();
+  }
+}
+
+export function buildDescriptor(opts: VmdkOptions, virtualSize: number, createType: string, extents: Omit<DescriptorExtent, 'line'>[], parent?: ParentLink): Descriptor {
   if (opts.compat6 && opts.hwversion !== undefined) throw new UsageError('compat6 cannot be enabled with hwversion set', { field: 'compat6' });
   const adapter = opts.adapter_type ?? 'ide';
   const g = qemuGeometry(virtualSize, adapter);
@@ -47,8 +77,9 @@ export function buildDescriptor(opts: VmdkOptions, virtualSize: number, createTy
     version: 1,
     // Random like QEMU's; ffffffff would read as "no parent" in a child's parentCID.
     cid: randomInt(0, NO_PARENT_CID),
-    parentCid: NO_PARENT_CID,
+    parentCid: parent?.cid ?? NO_PARENT_CID,
     createType,
+    ...(parent ? { parentFileNameHint: parent.hint } : {}),
     extra: {},
     extents: extents.map((e) => ({ ...e, line: 0 })),
     ddb: {
@@ -93,18 +124,21 @@ export async function createVmdk(sink: ByteSink, spec: CreateSpec): Promise<Imag
   if (opts.zeroed_grain && (flat || subformat === 'streamOptimized')) {
     throw new UsageError(`zeroed_grain applies to the sparse subformats, not ${subformat}`, { field: 'zeroed_grain' });
   }
+  if (opts.backing_file !== undefined && flat) throw new UsageError('a flat image cannot have a backing file', { field: 'backing_file' });
+  if (opts.backing_fmt !== undefined && opts.backing_file === undefined) throw new UsageError('backing_fmt given without backing_file', { field: 'backing_fmt' });
+  const parent = opts.backing_file !== undefined ? await parentLink(opts.backing_file, spec.path) : undefined;
   if (!sink.seekable && subformat !== 'streamOptimized') {
     throw new UsageError(`subformat ${subformat} cannot be written to a pipe in one pass; use subformat=streamOptimized`, { field: 'subformat' });
   }
   const grainBytes = DEFAULT_GRAIN_SECTORS * SECTOR;
 
   if (subformat === 'streamOptimized') {
-    const d = buildDescriptor(opts, spec.virtualSize, subformat, [{ access: 'RW', sectors: capacity, type: 'SPARSE', fileName: selfName(spec) }]);
+    const d = buildDescriptor(opts, spec.virtualSize, subformat, [{ access: 'RW', sectors: capacity, type: 'SPARSE', fileName: selfName(spec) }], parent);
     return StreamOptimizedWriter.create(sink, { capacitySectors: capacity, descriptor: serializeDescriptor(d), parallelism: spec.parallelism });
   }
 
   if (subformat === 'monolithicSparse') {
-    const d = buildDescriptor(opts, spec.virtualSize, subformat, [{ access: 'RW', sectors: capacity, type: 'SPARSE', fileName: selfName(spec) }]);
+    const d = buildDescriptor(opts, spec.virtualSize, subformat, [{ access: 'RW', sectors: capacity, type: 'SPARSE', fileName: selfName(spec) }], parent);
     const plan = planSparseExtent(capacity, EMBEDDED_DESCRIPTOR_SECTORS);
     const extent: PlannedExtent = {
       start: 0,
@@ -140,7 +174,7 @@ export async function createVmdk(sink: ByteSink, spec: CreateSpec): Promise<Imag
       },
     });
   }
-  const d = buildDescriptor(opts, spec.virtualSize, subformat, lines);
+  const d = buildDescriptor(opts, spec.virtualSize, subformat, lines, parent);
   // Checked now, so that a bad option fails before any data is copied.
   serializeDescriptor(d);
   return new ExtentSetWriter(grainBytes, extents, () => writeDescriptorFile(sink, d));

@@ -1,7 +1,7 @@
 /**
  * `-o` options of the VMDK writer, with qemu-img's names and values (FORMATS.md §8 "vmdk = size,
  * adapter_type, backing_file, backing_fmt, compat6, hwversion, subformat, toolsversion,
- * zeroed_grain"). Backing files are not offered: conversions flatten chains.
+ * zeroed_grain"). A backing file makes a delta link (parentFileNameHint, parentCID).
  */
 import { z } from 'zod';
 import { zBool } from '../shared/options.js';
@@ -25,6 +25,9 @@ export const vmdkOptions = z
     compat6: zBool.optional(),
     /** Header version 2 with zeroed-grain table entries allowed (sparse subformats). */
     zeroed_grain: zBool.optional(),
+    /** Parent of a delta link, named relative to the new image's folder; it must be a VMDK. */
+    backing_file: z.string().min(1).optional(),
+    backing_fmt: z.literal('vmdk', { message: 'the backing file of a VMDK must be a VMDK (qemu-img: "backing_file must be a vmdk image")' }).optional(),
   })
   .strict();
 
