@@ -1,8 +1,8 @@
 /** Shared pieces of the qcow2 tests: reading through our reader, qemu-img's views, image makers. */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { convert } from '../../src/api/convert.js';
 import { openImage, rootContext, type OpenOptions } from '../../src/formats/open.js';
 import { qcow2Driver } from '../../src/formats/qcow2/driver.js';
@@ -87,26 +87,35 @@ export function checkHostOffsets(path: string, ours: Extent[]): string[] {
   return problems;
 }
 
-let scratch: string | undefined;
-function scratchDir(): string {
-  scratch ??= mkdtempSync(join(tmpdir(), 'guestkit-qcow2-oracle-'));
-  return scratch;
+let scratchCount = 0;
+/** A fresh file name in the OS temp folder (never beside an image: samples live in read-only ../shared/images). */
+function scratchFile(suffix: string): string {
+  return join(tmpdir(), `guestkit-qcow2-oracle-${process.pid}-${scratchCount++}${suffix}`);
+}
+
+/** Reads a scratch file and removes it. */
+function take(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } finally {
+    rmSync(path, { force: true });
+  }
 }
 
 export function qemuInfo(path: string): Record<string, any> {
   // Through a file: the crafted sample's 65,536 snapshots make megabytes of JSON.
   // In a scratch folder, never beside the image: samples live in the read-only ../shared/images.
-  const outFile = join(scratchDir(), `${basename(path)}.info.json`);
+  const outFile = scratchFile('.info.json');
   execFileSync('sh', ['-c', 'exec qemu-img info --output=json "$1" >"$2"', 'sh', path, outFile], { stdio: ['ignore', 'ignore', 'pipe'] });
-  return JSON.parse(readFileSync(outFile, 'utf8'));
+  return JSON.parse(take(outFile));
 }
 
 /** qemu-img check as JSON plus its message lines (ERROR…, Leaked…, printed on stderr in every output mode). */
 export function qemuCheck(path: string): { status: number; json: Record<string, number>; lines: string[] } {
   // One run, stderr to a file: the crafted sample prints 65,543 lines, slow through a pipe.
-  const errFile = join(scratchDir(), `${basename(path)}.check-stderr`);
+  const errFile = scratchFile('.check-stderr');
   const r = spawnSync('sh', ['-c', 'exec qemu-img check --output=json "$1" 2>"$2"', 'sh', path, errFile], { encoding: 'utf8', maxBuffer: 1 << 28 });
-  const lines = readFileSync(errFile, 'utf8')
+  const lines = take(errFile)
     .split('\n')
     .filter((l) => /^(ERROR|Leaked|Can't get|Use qemu-img amend)/.test(l));
   return { status: r.status ?? -1, json: JSON.parse(r.stdout), lines };
