@@ -3,7 +3,7 @@
  * function against the verified numbers, and whole empty images byte for byte against
  * `qemu-img create` (the CID, random in both, masked).
  */
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { copyFileSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createVmdk } from '../../src/formats/vmdk/create.js';
@@ -45,8 +45,15 @@ async function ourCreate(path: string, size: number, options: Record<string, unk
   await Promise.all([sink, ...sides].map((s) => s.close()));
 }
 
-/** Descriptor text with the CID masked: random in both, and QEMU does not zero-pad it. */
-const maskedText = (b: Buffer) => b.toString('latin1').split('\0')[0].replace(/CID=[0-9a-f]+\n/, 'CID=x\n');
+/**
+ * Descriptor text with CID and parentCID masked (QEMU prints them without zero padding, we with),
+ * the parentCID compared as a number.
+ */
+function maskedText(b: Buffer): string {
+  const text = b.toString('latin1').split('\0')[0];
+  const parent = /^parentCID=([0-9a-f]+)$/m.exec(text);
+  return text.replace(/^(parent)?CID=[0-9a-f]+$/gm, '$1CID=x') + (parent ? `parent ${parseInt(parent[1], 16)}` : '');
+}
 
 /** Equal except the CID: a sparse extent's header and tables exactly, descriptors as masked text. */
 function expectSameButCid(ours: Buffer, theirs: Buffer, name: string): void {
@@ -72,6 +79,7 @@ describeOracle('empty images equal qemu-img create byte for byte (CID masked)', 
     ['twoGbMaxExtentSparse', 2.5 * GiB, { adapter_type: 'buslogic' }],
     ['monolithicFlat', 100 * 1024 ** 2, { adapter_type: 'lsilogic' }],
     ['twoGbMaxExtentFlat', 2 * GiB + 1024 ** 2, { adapter_type: 'legacyESX', toolsversion: '12345' }],
+    ['monolithicSparse', 8 * 1024 ** 2, { backing_file: 'base.vmdk', backing_fmt: 'vmdk' }],
   ];
   for (const [sub, size, extra] of cases) {
     it(`${sub} ${size} ${JSON.stringify(extra)}`, async () => {
@@ -81,6 +89,10 @@ describeOracle('empty images equal qemu-img create byte for byte (CID masked)', 
       const { mkdirSync } = await import('node:fs');
       mkdirSync(qdir);
       mkdirSync(odir);
+      if (extra.backing_file) {
+        qemuImg('create', '-q', '-f', 'vmdk', join(qdir, 'base.vmdk'), '8M');
+        copyFileSync(join(qdir, 'base.vmdk'), join(odir, 'base.vmdk'));
+      }
       qemuImg('create', '-q', '-f', 'vmdk', '-o', Object.entries(opts).map(([k, v]) => `${k}=${v}`).join(','), join(qdir, 'd.vmdk'), String(size));
       await ourCreate(join(odir, 'd.vmdk'), size, opts);
       const names = readdirSync(qdir).sort();

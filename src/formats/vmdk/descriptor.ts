@@ -255,7 +255,10 @@ export function serializeDescriptor(d: Descriptor): string {
     checkValue(k, v);
     out.push(`${k}="${v}"`);
   }
-  out.push('', '# Extent description');
+  // QEMU's template has no blank line after parentFileNameHint; written the same, a delta we make
+  // is byte for byte the one qemu-img makes.
+  if (d.parentFileNameHint === undefined || Object.keys(d.extra).length) out.push('');
+  out.push('# Extent description');
   for (const e of d.extents) {
     const r = extentSchema.safeParse(e);
     if (!r.success) throw new UsageError(`invalid extent: ${r.error.issues[0].message}`, { field: 'extent' });
