@@ -45,6 +45,8 @@ type GrainKind = 'unallocated' | 'zeroed' | 'allocated';
 
 /** Compressed grains answered by one mapping, and so fetched by one read (2 MiB of 64 KiB grains). */
 const MAX_PARALLEL_GRAINS = 32;
+/** Size of the recycled read buffers: such a run of grains stored, with their markers. */
+const READ_BUFFER_BYTES = MAX_PARALLEL_GRAINS * (64 * 1024 + SECTOR) + 64 * 1024;
 
 export class GrainTableExtent implements ExtentReader {
   readonly source: ByteSource;
@@ -56,6 +58,8 @@ export class GrainTableExtent implements ExtentReader {
   private readonly gts: LruCache<number, Uint32Array>;
   private readonly grains = new LruCache<number, Uint8Array>(GRAIN_CACHE_ENTRIES);
   private redundantNoted = false;
+  /** Recycled read buffers (as many as reads run at once). */
+  private readonly spare: Uint8Array[] = [];
 
   constructor(private readonly c: GrainTableConfig) {
     this.source = c.source;
@@ -207,21 +211,39 @@ export class GrainTableExtent implements ExtentReader {
       while (this.c.markers && end < ks.length && gt[ks[end]] > gt[ks[end - 1]] && (gt[ks[end]] - gt[ks[end - 1]]) * SECTOR <= step) end++;
       const start = gt[ks[j]] * SECTOR;
       const stop = Math.min(this.fileSize, gt[ks[end - 1]] * SECTOR + tail);
+      // The group's bytes come into a recycled buffer, returned when its last grain is decoded
+      // (inflate copies out of it): fresh megabyte buffers per read cost page faults and GC.
+      let buf: Uint8Array | undefined;
       let bytes: Promise<Uint8Array> | undefined;
-      // Unzeroed: the read fills every byte or fails.
-      const group = () => (bytes ??= this.c.source.read(start, stop - start, Buffer.allocUnsafe(stop - start)));
+      let users = 0;
+      const group = () => (bytes ??= this.c.source.read(start, stop - start, (buf = this.takeBuffer(stop - start)).subarray(0, stop - start)));
       for (let m = j; m < end; m++) {
         const k = ks[m];
         const entryOffset = this.c.gd[gdIndex] * SECTOR + k * 4;
         out.push(
-          this.grains.get(base + k, async () =>
-            this.c.markers ? this.decodeMarked(await group(), gt[k] * SECTOR - start, start, base + k, entryOffset) : this.decodeGrain(gt[k], base + k, entryOffset),
-          ),
+          this.grains.get(base + k, async () => {
+            if (!this.c.markers) return this.decodeGrain(gt[k], base + k, entryOffset);
+            users++;
+            try {
+              return await this.decodeMarked(await group(), gt[k] * SECTOR - start, start, base + k, entryOffset);
+            } finally {
+              if (--users === 0 && buf) this.spare.push(buf);
+            }
+          }),
         );
       }
       j = end;
     }
     return out;
+  }
+
+  /** A read buffer of at least `n` bytes (unzeroed: a read fills it or fails). */
+  private takeBuffer(n: number): Uint8Array {
+    while (this.spare.length) {
+      const b = this.spare.pop()!;
+      if (b.length >= n) return b;
+    }
+    return Buffer.allocUnsafe(Math.max(n, READ_BUFFER_BYTES));
   }
 
   /** A grain marker at `at` of `buf` (file offset `bufBase + at`): size, then zlib data. */
