@@ -1,18 +1,16 @@
 /**
- * Compression and decompression used by formats, in one place. Node's async zlib API runs on the
- * libuv thread pool, so several jobs in flight use every core without worker_threads; the
- * OrderedPool (ordered-pool.ts) keeps their results in order.
+ * Capped decompression shared by formats. Node's async zlib API runs on the libuv thread pool,
+ * so several jobs in flight use every core without worker_threads; the OrderedPool
+ * (ordered-pool.ts) keeps their results in order. Each format's compressor lives with the format
+ * (qcow2/compressed.ts, vmdk/grain-codec.ts): window sizes and stored-block handling differ.
  *
  * Every inflate is capped at the size the format promises (a cluster, a grain): a hostile image
  * cannot make us allocate more than that (no zip bombs).
  */
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
-import { decompress as zstdDecompressAll } from 'fzstd';
 import { CorruptImageError } from '../errors.js';
 
-const deflateRawAsync = promisify(zlib.deflateRaw);
-const deflateAsync = promisify(zlib.deflate);
 const inflateRawAsync = promisify(zlib.inflateRaw) as (b: Uint8Array, o: zlib.ZlibOptions) => Promise<Buffer>;
 const inflateAsync = promisify(zlib.inflate) as (b: Uint8Array, o: zlib.ZlibOptions) => Promise<Buffer>;
 
@@ -20,16 +18,6 @@ export interface Where {
   file?: string;
   offset?: number;
   field?: string;
-}
-
-/** Raw DEFLATE (RFC 1951) with a 4 KiB window, as QEMU writes qcow2 clusters (windowBits −12). */
-export function deflateRawCluster(data: Uint8Array, level = zlib.constants.Z_DEFAULT_COMPRESSION): Promise<Buffer> {
-  return deflateRawAsync(data, { windowBits: 12, memLevel: 9, level });
-}
-
-/** zlib format (RFC 1950), as VMDK stream-optimized grains use. */
-export function deflateZlib(data: Uint8Array, level = zlib.constants.Z_DEFAULT_COMPRESSION): Promise<Buffer> {
-  return deflateAsync(data, { level });
 }
 
 function decompressError(kind: string, e: unknown, where: Where): CorruptImageError {
@@ -66,19 +54,3 @@ export async function inflateZlibCapped(data: Uint8Array, max: number, where: Wh
   }
 }
 
-/**
- * Decodes one or more concatenated zstd frames into exactly `expected` bytes (qcow2
- * compression_type 1). fzstd decodes synchronously in JS; the output buffer is preallocated at
- * `expected`, so a frame that claims more fails instead of growing memory.
- */
-export function zstdDecodeExact(data: Uint8Array, expected: number, where: Where): Uint8Array {
-  const out = new Uint8Array(expected);
-  let produced: Uint8Array;
-  try {
-    produced = zstdDecompressAll(data, out);
-  } catch (e) {
-    throw decompressError('zstd', e, where);
-  }
-  if (produced.length !== expected) throw new CorruptImageError(`zstd data decodes to ${produced.length} bytes, expected ${expected}`, where);
-  return produced;
-}

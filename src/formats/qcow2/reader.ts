@@ -210,27 +210,6 @@ export class Qcow2Reader extends MappedReader {
     };
   }
 
-  /**
-   * qemu-img map reports a range that lies past the end of the backing image, and is unallocated
-   * here, at this layer (depth 0, not present) — bdrv_co_block_status marks it zero without
-   * descending. MappedReader descends one layer for every unallocated range; correct the depth.
-   */
-  override async *extents(from = 0, to = this.virtualSize): AsyncIterable<Extent> {
-    const b = this.backingReader;
-    if (!b || b.virtualSize >= this.virtualSize) {
-      yield* super.extents(from, to);
-      return;
-    }
-    const bsize = b.virtualSize;
-    for await (const e of super.extents(from, to)) {
-      if (e.kind === 'unallocated' && e.depth === 1 && e.offset + e.length > bsize) {
-        if (e.offset < bsize) yield { ...e, length: bsize - e.offset };
-        const start = Math.max(e.offset, bsize);
-        yield { offset: start, length: e.offset + e.length - start, kind: 'unallocated', depth: 0 };
-      } else yield e;
-    }
-  }
-
   info(): FormatInfo {
     const h = this.header;
     const info: FormatInfo = { format: 'qcow2', virtualSize: this.virtualSize, clusterSize: this.g.clusterSize, dirty: h.dirty };

@@ -143,7 +143,8 @@ export abstract class MappedReader implements ImageReader {
         if (bEnd > pos) {
           for await (const e of this.backing.extents(pos, bEnd)) yield* push({ ...e, depth: e.depth + 1 });
         }
-        if (bEnd < pos + n) yield* push({ offset: Math.max(pos, bEnd), length: pos + n - Math.max(pos, bEnd), kind: 'unallocated', depth: 1 });
+        // Past the backing image's end nothing is consulted: qemu-img map reports it at this layer.
+        if (bEnd < pos + n) yield* push({ offset: Math.max(pos, bEnd), length: pos + n - Math.max(pos, bEnd), kind: 'unallocated', depth: 0 });
       } else {
         yield* push({ offset: pos, length: n, kind: 'unallocated', depth: 0 });
       }
