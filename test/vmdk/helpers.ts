@@ -1,5 +1,6 @@
 /** Shared pieces of the VMDK tests: patterned raw disks, whole-disk comparison, qemu-img map. */
 import { closeSync, fstatSync, openSync, readSync, writeSync, ftruncateSync, readFileSync } from 'node:fs';
+import { createCipheriv } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { expect } from 'vitest';
 import { openImage, openSource, type OpenOptions } from '../../src/formats/open.js';
@@ -7,6 +8,13 @@ import type { Extent, ImageReader } from '../../src/formats/types.js';
 import { StreamSource } from '../../src/stream/source.js';
 import { qemuImg } from '../helpers/oracle.js';
 import { pseudoRandom } from '../helpers/work.js';
+
+/** Fast deterministic incompressible bytes (AES-128-CTR keystream of a fixed key), for large test disks. */
+export function fastRandom(length: number, seed: number): Uint8Array {
+  const iv = Buffer.alloc(16);
+  iv.writeUInt32BE(seed >>> 0, 0);
+  return createCipheriv('aes-128-ctr', Buffer.alloc(16, 0x5a), iv).update(Buffer.alloc(length));
+}
 
 export const KiB = 1024;
 export const MiB = 1024 * 1024;

@@ -13,7 +13,7 @@ import { LOOKAHEAD_BYTES } from '../../src/formats/vmdk/stream-reader.js';
 import { copyImage } from '../../src/stream/copy.js';
 import { BufferSink } from '../../src/stream/sink.js';
 import { BufferSource, StreamSource } from '../../src/stream/source.js';
-import { pseudoRandom } from '../helpers/work.js';
+import { fastRandom as pseudoRandom } from './helpers.js';
 
 const MiB = 1024 * 1024;
 
