@@ -13,9 +13,9 @@ import { parseDriverOptions, parseOptionString } from '../formats/shared/options
 import type { FormatDriver, ImageReader } from '../formats/types.js';
 import { AtomicOutput } from '../stream/atomic.js';
 import { copyImage, type CopyProgress } from '../stream/copy.js';
-import { retryingSink } from '../stream/retry.js';
+import { retryingSink, type RetryPolicy } from '../stream/retry.js';
 import { StreamSink, type ByteSink } from '../stream/sink.js';
-import { StreamSource } from '../stream/source.js';
+import { StreamSource, type ByteSource } from '../stream/source.js';
 
 export interface ConvertOptions {
   /** Source path, or '-' for standard input. */
@@ -43,6 +43,10 @@ export interface ConvertOptions {
   flatten?: boolean;
   onProgress?: (p: CopyProgress) => void;
   signal?: AbortSignal;
+  /** Wraps the byte source/sink (fault injection in tests, I/O accounting); inside the retry layer. */
+  io?: { source?: (s: ByteSource) => ByteSource; sink?: (s: ByteSink) => ByteSink };
+  /** Retry policy for transient I/O errors on the output. */
+  retry?: RetryPolicy;
 }
 
 export interface ConvertResult {
@@ -87,7 +91,7 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
   const reader: ImageReader =
     opts.source === '-'
       ? await openSource(new StreamSource(process.stdin), { format: opts.sourceFormat, allowOutside: opts.allowOutside })
-      : await openImage(opts.source, { format: opts.sourceFormat, allowOutside: opts.allowOutside });
+      : await openImage(opts.source, { format: opts.sourceFormat, allowOutside: opts.allowOutside, wrapSource: opts.io?.source, retry: opts.retry });
   let output: AtomicOutput | undefined;
   let sink: ByteSink | undefined;
   try {
@@ -105,7 +109,7 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
         }
       }
       ({ output, sink } = await AtomicOutput.create(opts.output, { force: opts.force, durable: opts.durable }));
-      sink = retryingSink(sink);
+      sink = retryingSink(opts.io?.sink ? opts.io.sink(sink) : sink, opts.retry);
     }
     const out = output;
     const writer = await driver.create(sink, {

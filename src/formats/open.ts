@@ -6,7 +6,7 @@ import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { LimitExceededError, UnsupportedFeatureError, UsageError, CorruptImageError } from '../errors.js';
 import { FileSource, type ByteSource } from '../stream/source.js';
-import { retryingSource } from '../stream/retry.js';
+import { retryingSource, type RetryPolicy } from '../stream/retry.js';
 import { byName } from './registry.js';
 import { detectSource } from './detect.js';
 import type { FormatDriver, ImageReader, OpenContext } from './types.js';
@@ -23,6 +23,10 @@ export interface OpenOptions {
   openBacking?: boolean;
   /** Name shown in messages (defaults to the path). */
   name?: string;
+  /** Wraps the top image's byte source (fault injection, accounting); the retry layer goes around it. */
+  wrapSource?: (s: ByteSource) => ByteSource;
+  /** Retry policy for transient read errors. */
+  retry?: RetryPolicy;
 }
 
 function canonical(path: string): string {
@@ -76,7 +80,8 @@ export function rootContext(file: string, path: string | undefined, opts: OpenOp
 
 export async function openImage(path: string, opts: OpenOptions = {}): Promise<ImageReader> {
   if (!path) throw new UsageError('no image file given');
-  const source = retryingSource(await FileSource.open(path, opts.name ?? path));
+  const file = await FileSource.open(path, opts.name ?? path);
+  const source = retryingSource(opts.wrapSource ? opts.wrapSource(file) : file, opts.retry);
   try {
     return await openWithDriver(source, opts.format, rootContext(opts.name ?? path, path, opts));
   } catch (e) {
