@@ -1,15 +1,15 @@
 #!/usr/bin/env node
-import { installCleanupHandlers } from '../stream/atomic.js';
-import { main } from './main.js';
+/**
+ * Entry point. `--version` is answered without loading anything else; every other command runs
+ * from the bundled CLI (scripts/bundle.mjs) when it was built, else from the compiled modules.
+ */
+import { existsSync, readFileSync } from 'node:fs';
 
-installCleanupHandlers();
-// A reader that goes away (`guestkit map … | head`) is not an error worth a stack trace.
-for (const stream of [process.stdout, process.stderr]) {
-  stream.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    throw e;
-  });
+const args = process.argv.slice(2);
+if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  process.stdout.write(`${pkg.version}\n`);
+} else {
+  const bundle = new URL('./run.bundle.mjs', import.meta.url);
+  await import(existsSync(bundle) ? bundle.href : './run.js');
 }
-main(process.argv).then((code) => {
-  process.exitCode = code;
-});

@@ -31,5 +31,7 @@ export default function setup(): void {
   if (built > Math.max(newest(join(root, 'src')), statSync(join(root, 'package.json')).mtimeMs)) return;
   const r = spawnSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-p', 'tsconfig.build.json'], { cwd: root, encoding: 'utf8' });
   if (r.status !== 0) process.stderr.write(`global-setup: tsc reported problems (dist/ emitted anyway):\n${r.stdout}${r.stderr}`);
-  else writeFileSync(stamp, `${new Date().toISOString()}\n`);
+  const b = spawnSync(process.execPath, [`${root}scripts/bundle.mjs`], { cwd: root, encoding: 'utf8' });
+  if (b.status !== 0) throw new Error(`global-setup: bundling the CLI failed:\n${b.stdout}${b.stderr}`);
+  if (r.status === 0) writeFileSync(stamp, `${new Date().toISOString()}\n`);
 }
