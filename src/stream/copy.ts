@@ -54,11 +54,22 @@ const DEFAULT_CHUNK = 2 * 1024 * 1024;
 
 /**
  * Merges extents into alternating data / no-data runs, widening data runs to `align` boundaries
- * (clamped to `size`). Pure, so it is unit-tested on its own.
+ * (clamped to `size`). A long data run is handed over in pieces of about `release` bytes as it
+ * grows, so a forward-only reader (a pipe) is asked to read soon after it maps, without holding a
+ * whole dense stretch. Pure, so it is unit-tested on its own.
  */
-export async function* alignedRuns(extents: AsyncIterable<Extent>, align: number, size: number): AsyncGenerator<Run> {
+export async function* alignedRuns(extents: AsyncIterable<Extent>, align: number, size: number, release = 8 * 1024 * 1024): AsyncGenerator<Run> {
   let cur: Run | undefined;
   for await (const e of extents) {
+    // Later data can only widen back to an aligned boundary at or after cur's end, so an aligned
+    // prefix of a data run is final.
+    if (cur?.data && cur.length >= release + align) {
+      const cut = Math.floor((cur.offset + cur.length - align) / align) * align;
+      if (cut > cur.offset) {
+        yield { offset: cur.offset, length: cut - cur.offset, data: true };
+        cur = { offset: cut, length: cur.offset + cur.length - cut, data: true };
+      }
+    }
     if (e.length <= 0) continue;
     const data = e.kind === 'data';
     let start = e.offset;

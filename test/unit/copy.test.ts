@@ -43,7 +43,8 @@ describe('alignedRuns', () => {
           maxLength: 20,
         }),
         fc.constantFrom(512, 4096, 65536),
-        async (parts, align) => {
+        fc.constantFrom(1024, 8192, 8 * 1024 * 1024),
+        async (parts, align, release) => {
           let off = 0;
           const extents: Extent[] = parts.map((p) => {
             const e = { offset: off, length: p.len, kind: p.kind as Extent['kind'], depth: 0 };
@@ -51,7 +52,7 @@ describe('alignedRuns', () => {
             return e;
           });
           const size = off;
-          const runs = await collect(alignedRuns(of(extents), align, size));
+          const runs = await collect(alignedRuns(of(extents), align, size, release));
           let pos = 0;
           for (const r of runs) {
             expect(r.offset).toBe(pos);
