@@ -15,7 +15,8 @@ export const rawDriver: FormatDriver = {
   name: 'raw',
   description: 'raw disk image (the virtual disk byte for byte)',
   extensions: ['raw', 'img', 'bin', 'iso', 'dd'],
-  capabilities: { read: true, write: true, streamRead: true, streamWrite: true, compression: false, backing: false },
+  // streamRead false: a raw pipe has no size to tell the writer up front (see README).
+  capabilities: { read: true, write: true, streamRead: false, streamWrite: true, compression: false, backing: false },
   optionsSchema: rawOptions,
   // Lowest positive score: any other format's magic wins (QEMU raw_probe returns 1).
   probe: () => ({ score: 1 }),
