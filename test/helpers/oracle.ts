@@ -5,6 +5,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { describe } from 'vitest';
+import type { MapEntry } from '../../src/api/map.js';
 
 function find(cmd: string): string | undefined {
   const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
@@ -58,4 +59,9 @@ export function qemuIo(format: string, image: string, ...cmds: string[]): void {
 /** `qemu-img convert -O raw`, the reference reading of any image. */
 export function qemuToRaw(image: string, out: string, format?: string): void {
   qemuImg('convert', ...(format ? ['-f', format] : []), '-O', 'raw', image, out);
+}
+
+/** `qemu-img map --output=json`, typed as our own map entries (src/api/map.ts), which share its fields. */
+export function qemuMapEntries(path: string, format?: string): MapEntry[] {
+  return JSON.parse(qemuImg('map', '--output=json', ...(format ? ['-f', format] : []), path)) as MapEntry[];
 }

@@ -8,7 +8,8 @@ import { openImage, rootContext, type OpenOptions } from '../../src/formats/open
 import { qcow2Driver } from '../../src/formats/qcow2/driver.js';
 import type { CheckResult, Extent } from '../../src/formats/types.js';
 import { FileSource } from '../../src/stream/source.js';
-import { qemuImg, qemuIo, qemuToRaw } from '../helpers/oracle.js';
+import { qemuImg, qemuIo, qemuMapEntries, qemuToRaw } from '../helpers/oracle.js';
+import type { MapEntry } from '../../src/api/map.js';
 import { pseudoRandom } from '../helpers/work.js';
 
 export async function readAll(path: string, opts: OpenOptions = {}): Promise<Buffer> {
@@ -49,18 +50,8 @@ export function mergeRuns(runs: Run[]): Run[] {
   return out;
 }
 
-interface QemuMapEntry {
-  start: number;
-  length: number;
-  depth: number;
-  present: boolean;
-  zero: boolean;
-  data: boolean;
-  offset?: number;
-}
-
-export function qemuMap(path: string): QemuMapEntry[] {
-  return JSON.parse(qemuImg('map', '--output=json', path)) as QemuMapEntry[];
+export function qemuMap(path: string): MapEntry[] {
+  return qemuMapEntries(path);
 }
 
 /** qemu-img map as runs: data → data; present zero → zero; not present → unallocated. */

@@ -6,7 +6,7 @@ import { expect } from 'vitest';
 import { openImage, openSource, type OpenOptions } from '../../src/formats/open.js';
 import type { Extent, ImageReader } from '../../src/formats/types.js';
 import { StreamSource } from '../../src/stream/source.js';
-import { qemuImg } from '../helpers/oracle.js';
+import { qemuMapEntries } from '../helpers/oracle.js';
 import { pseudoRandom } from '../helpers/work.js';
 
 /** Fast deterministic incompressible bytes (AES-128-CTR keystream of a fixed key), for large test disks. */
@@ -109,14 +109,7 @@ function merge(runs: Run[]): Run[] {
 
 /** qemu-img map as runs of data / zero / unallocated, the vocabulary of our extents(). */
 export function qemuMap(path: string, format = 'vmdk'): Run[] {
-  const entries = JSON.parse(qemuImg('map', '--output=json', '-f', format, path)) as Array<{
-    start: number;
-    length: number;
-    depth: number;
-    present: boolean;
-    zero: boolean;
-    data: boolean;
-  }>;
+  const entries = qemuMapEntries(path, format);
   return merge(
     entries.map((e) => ({
       start: e.start,
