@@ -94,7 +94,7 @@ describeOracle('qcow2 features against qemu-img', () => {
   it('encrypted images made by qemu-img (LUKS and legacy AES) are refused: "encrypted images are not supported"', async () => {
     for (const format of ['luks', 'aes']) {
       const path = join(dir, `${format}.qcow2`);
-      qemuImg('create', '-q', '-f', 'qcow2', '--object', 'secret,id=sec0,data=abc', '-o', `encrypt.format=${format},encrypt.key-secret=sec0${format === 'luks' ? ',encrypt.iter-time=10' : ''}`, path, '1M');
+      qemuImg('create', '-q', '-f', 'qcow2', '--object', 'secret,id=sec0,data=abc', '-o', `encrypt.format=${format},encrypt.key-secret=sec0${format === 'luks' ? ',encrypt.iter-time=200' : ''}`, path, '1M');
       const err = await openImage(path).catch((e) => e);
       expect(err).toBeInstanceOf(UnsupportedFeatureError);
       expect(err.message).toMatch(/encrypted images are not supported/);
