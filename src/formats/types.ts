@@ -77,6 +77,12 @@ export interface ImageWriter {
    * so a writer never has to merge partial units. A multiple of 512.
    */
   readonly blockSize?: number;
+  /**
+   * How many write() calls may be in flight at once. Above 1 the writer accepts disjoint writes
+   * arriving and completing in any order (a flat layout such as raw), which lets the engine keep
+   * several writes going. Default 1: strictly increasing offsets, one at a time.
+   */
+  readonly parallelWrites?: number;
 }
 
 export interface Capabilities {

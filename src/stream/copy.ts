@@ -154,23 +154,40 @@ export async function copyImage(reader: ImageReader, writer: ImageWriter, opts: 
     }
   };
 
+  // Writers that accept disjoint writes out of order (parallelWrites > 1) get several writes in
+  // flight, so page-cache allocation on the write side uses more than one core; a buffer returns
+  // to the pool only when its write has settled. Others get one write at a time, in order.
+  const writeWindow = Math.max(1, writer.parallelWrites ?? 1);
+  const writing: Array<{ done: Promise<void>; end: number }> = [];
+  const settleOldestWrite = async () => {
+    const w = writing.shift()!;
+    await w.done;
+    progress.done = w.end;
+    report();
+    checkAbort();
+  };
+
   const drainOne = async () => {
     const p = inflight.shift()!;
     const bytes = await p.done;
     checkAbort();
     stats.bytesRead += bytes.length;
     progress.bytesRead = stats.bytesRead;
-    await emit(p.offset, bytes);
-    pool.push(p.buf);
-    progress.done = p.offset + p.length;
-    report();
+    const done = emit(p.offset, bytes).then(() => void pool.push(p.buf));
+    done.catch(() => {}); // observed when settled below
+    writing.push({ done, end: p.offset + p.length });
+    while (writing.length >= writeWindow) await settleOldestWrite();
+  };
+  const drainAll = async () => {
+    while (inflight.length) await drainOne();
+    while (writing.length) await settleOldestWrite();
   };
 
   try {
     for await (const run of alignedRuns(reader.extents(0, size), block, size)) {
       checkAbort();
       if (!run.data) {
-        while (inflight.length) await drainOne();
+        await drainAll();
         await writer.writeZeroes(run.offset, run.length);
         stats.zeroBytes += run.length;
         progress.done = run.offset + run.length;
@@ -189,10 +206,11 @@ export async function copyImage(reader: ImageReader, writer: ImageWriter, opts: 
         if (inflight.length >= readAhead) await drainOne();
       }
     }
-    while (inflight.length) await drainOne();
+    await drainAll();
+    checkAbort();
   } catch (e) {
-    // Let reads already started settle so no buffer is written after we return.
-    await Promise.allSettled(inflight.map((p) => p.done));
+    // Let reads and writes already started settle so no buffer is used after we return.
+    await Promise.allSettled([...inflight.map((p) => p.done), ...writing.map((w) => w.done)]);
     throw e;
   }
   progress.done = size;

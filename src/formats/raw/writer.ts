@@ -7,11 +7,15 @@ import type { ImageWriter } from '../types.js';
  * skipped range would keep stale bytes. A pipe sink fills gaps with zeros itself.
  */
 export class RawWriter implements ImageWriter {
+  /** Writes at distinct offsets of a plain file are independent; a pipe sink must stay in order. */
+  readonly parallelWrites: number;
   constructor(
     private readonly sink: ByteSink,
     private readonly virtualSize: number,
     private readonly zeroesMustBeWritten = false,
-  ) {}
+  ) {
+    this.parallelWrites = sink.seekable ? 4 : 1;
+  }
 
   write(offset: number, data: Uint8Array): Promise<void> {
     return this.sink.write(offset, data);

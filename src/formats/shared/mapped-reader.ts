@@ -25,6 +25,9 @@ export interface Mapping {
   load?: (into: Uint8Array) => Promise<void>;
 }
 
+/** Decoded units (compressed clusters, grains) loaded at once within one read. */
+const MAX_PARALLEL_LOADS = 16;
+
 export abstract class MappedReader implements ImageReader {
   abstract readonly format: string;
 
@@ -79,6 +82,7 @@ export abstract class MappedReader implements ImageReader {
       pending = undefined;
       await p.src.read(p.host, p.len, out.subarray(p.at, p.at + p.len));
     };
+    const loads: Promise<void>[] = [];
     let pos = 0;
     while (pos < length) {
       const m = await this.mapChecked(offset + pos, length - pos);
@@ -96,13 +100,18 @@ export abstract class MappedReader implements ImageReader {
         await flush();
         if (m.kind === 'data') {
           if (!m.load) throw new Error(`${this.format}: data mapping at ${offset + pos} has neither hostOffset nor load`);
-          await m.load(view);
+          // Decoders (inflate on the libuv pool) run side by side; their views are disjoint.
+          const p = m.load(view);
+          p.catch(() => {});
+          loads.push(p);
+          if (loads.length >= MAX_PARALLEL_LOADS) await Promise.all(loads.splice(0));
         } else if (m.kind === 'zero') view.fill(0);
         else await this.readBacking(offset + pos, view);
       }
       pos += n;
     }
     await flush();
+    await Promise.all(loads);
     return out;
   }
 
