@@ -25,6 +25,11 @@ export function scanZeroRuns(
   granularity: number,
   onRun: (start: number, end: number, zero: boolean) => void,
 ): void {
+  // Holes and zeroed stretches are common: one check of the whole buffer settles them.
+  if (buf.length > 0 && isZero(buf)) {
+    onRun(0, buf.length, true);
+    return;
+  }
   let runStart = 0;
   let runZero: boolean | undefined;
   for (let off = 0; off < buf.length; off += granularity) {
