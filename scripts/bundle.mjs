@@ -15,3 +15,7 @@ await build({
   // CommonJS dependencies bundled into ESM still call require() for Node built-ins.
   banner: { js: "import { createRequire as __guestkitRequire } from 'node:module'; const require = __guestkitRequire(import.meta.url);" },
 });
+
+// npx runs the root package's bin directly: it must be executable in a fresh clone.
+import { chmodSync } from 'node:fs';
+chmodSync('dist/cli/bin.js', 0o755);
