@@ -1,12 +1,16 @@
-// Bundles the CLI into one ESM file. Node's ESM loader resolves and compiles each of our ~100
-// modules (and zod's) separately; one file halves the startup of `guestkit convert` (measured:
-// 0.68 s → 0.33 s on a loaded 2-core machine). The library (dist/index.js) stays unbundled.
+// Bundles the CLI. Node's ESM loader resolves and compiles each of our ~100 modules (and zod's)
+// separately; bundling halves the startup of `guestkit convert` (0.68 s → 0.33 s on a loaded
+// 2-core machine), and splitting at the commands' dynamic imports halves it again (0.30 s →
+// 0.15 s for a tiny convert): a command loads only its own chunk. The library (dist/index.js)
+// stays unbundled.
 import { build } from 'esbuild';
 
 await build({
   entryPoints: ['src/cli/run.ts'],
-  outfile: 'dist/cli/run.bundle.mjs',
+  outdir: 'dist/cli/bundle',
+  outExtension: { '.js': '.mjs' },
   bundle: true,
+  splitting: true,
   platform: 'node',
   format: 'esm',
   target: 'node20',

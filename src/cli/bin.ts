@@ -10,6 +10,6 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   process.stdout.write(`${pkg.version}\n`);
 } else {
-  const bundle = new URL('./run.bundle.mjs', import.meta.url);
+  const bundle = new URL('./bundle/run.mjs', import.meta.url);
   await import(existsSync(bundle) ? bundle.href : './run.js');
 }

@@ -7,7 +7,21 @@ import { readFileSync } from 'node:fs';
 import { reportError, setDebug, EXIT_USAGE } from './errors.js';
 import { registerPipelineCommand } from './pipeline.js';
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+/** Our package.json, found upwards from this module (it runs from src/, dist/ or a bundle chunk). */
+function packageVersion(): string {
+  let dir = new URL('.', import.meta.url);
+  for (let i = 0; i < 5; i++) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: string; version: string };
+      if (pkg.name === 'guestkit') return pkg.version;
+    } catch {
+      // not here: go up
+    }
+    dir = new URL('..', dir);
+  }
+  return 'unknown';
+}
+const pkg = { version: packageVersion() };
 
 export function buildProgram(): Command {
   const program = new Command();
