@@ -8,6 +8,7 @@
  * L1 table and one cluster buffer.
  */
 import { IoError, UsageError } from '../../errors.js';
+import { WriteOrder } from '../shared/write-order.js';
 import type { ByteSink } from '../../stream/sink.js';
 import { planAllocation, type Bitmap } from '../shared/bitmap.js';
 import type { CreateSpec, ImageWriter } from '../types.js';
@@ -21,11 +22,10 @@ import { refcountGeometry } from './refcount.js';
 
 export class Qcow2StreamWriter implements ImageWriter {
   readonly blockSize: number;
-  private pos = 0;
   /** Rank bookkeeping: `rank` planned clusters lie before cluster `rankAt`. */
   private rankAt = 0;
   private rank = 0;
-  private done = false;
+  private readonly order: WriteOrder;
 
   private constructor(
     private readonly sink: ByteSink,
@@ -35,6 +35,7 @@ export class Qcow2StreamWriter implements ImageWriter {
     private readonly plan: StreamPlan,
     private readonly file: string,
   ) {
+    this.order = new WriteOrder('qcow2 writer', cfg.virtualSize, file);
     this.blockSize = g.clusterSize;
   }
 
@@ -114,19 +115,8 @@ export class Qcow2StreamWriter implements ImageWriter {
     return (this.plan.dataFirst + this.rank) * this.g.clusterSize;
   }
 
-  private advance(offset: number, length: number): void {
-    if (this.done) throw new UsageError('qcow2 writer: write after finish()', { file: this.file });
-    if (!Number.isSafeInteger(offset) || offset < this.pos || offset + length > this.cfg.virtualSize) {
-      throw new UsageError(`qcow2 writer: ${length} bytes at ${offset} are out of order or past the virtual size (${this.cfg.virtualSize})`, {
-        file: this.file,
-        offset,
-      });
-    }
-    this.pos = offset + length;
-  }
-
   async write(offset: number, data: Uint8Array): Promise<void> {
-    this.advance(offset, data.length);
+    this.order.advance(offset, data.length);
     const cs = this.g.clusterSize;
     let v = offset;
     const end = offset + data.length;
@@ -143,16 +133,15 @@ export class Qcow2StreamWriter implements ImageWriter {
 
   async writeZeroes(offset: number, length: number): Promise<void> {
     // Unplanned clusters are unallocated; planned ones become zero bytes when the sink fills the gap.
-    this.advance(offset, length);
+    this.order.advance(offset, length);
   }
 
   async finish(): Promise<void> {
-    if (this.done) throw new UsageError('qcow2 writer: finish() called twice', { file: this.file });
-    this.done = true;
+    this.order.finish();
     await this.sink.setLength(this.plan.total * this.g.clusterSize);
   }
 
   async abort(): Promise<void> {
-    this.done = true;
+    this.order.close();
   }
 }

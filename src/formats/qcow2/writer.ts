@@ -11,7 +11,8 @@
  * Every cluster below the end is in use with refcount ≥ 1, so `qemu-img check` finds neither
  * leaks nor holes.
  */
-import { LimitExceededError, UsageError } from '../../errors.js';
+import { LimitExceededError } from '../../errors.js';
+import { WriteOrder } from '../shared/write-order.js';
 import type { ByteSink } from '../../stream/sink.js';
 import { OrderedPool } from '../../stream/ordered-pool.js';
 import { roundUp } from '../shared/bounds.js';
@@ -37,7 +38,6 @@ export class Qcow2Writer implements ImageWriter {
   /** L1 index of the table being filled, −1 for none. */
   private l2Index = -1;
   /** Virtual offset reached: writes must not go back. */
-  private pos = 0;
   private readonly pool?: OrderedPool<Uint8Array>;
   /** Cluster buffers for compression jobs, reused once their job is consumed. */
   private readonly spare: Uint8Array[] = [];
@@ -46,13 +46,14 @@ export class Qcow2Writer implements ImageWriter {
   /** With a backing file, zero runs must read as zeros rather than fall through to it. */
   private readonly zeroExplicit: boolean;
   private zeroCluster?: Uint8Array;
-  private done = false;
+  private readonly order: WriteOrder;
 
   constructor(
     private readonly sink: ByteSink,
     private readonly cfg: WriterConfig,
     private readonly file: string,
   ) {
+    this.order = new WriteOrder('qcow2 writer', cfg.virtualSize, file);
     this.g = geometry(cfg.clusterBits, cfg.extendedL2);
     this.rg = refcountGeometry(cfg.clusterBits, cfg.refcountOrder);
     this.blockSize = this.g.clusterSize;
@@ -66,19 +67,8 @@ export class Qcow2Writer implements ImageWriter {
     serializeHeader(headerSpec(cfg, { l1: 0, refcountTable: 0, refcountTableClusters: 0 }), file);
   }
 
-  private advance(offset: number, length: number): void {
-    if (this.done) throw new UsageError('qcow2 writer: write after finish()', { file: this.file });
-    if (!Number.isSafeInteger(offset) || offset < this.pos || offset + length > this.cfg.virtualSize) {
-      throw new UsageError(`qcow2 writer: ${length} bytes at ${offset} are out of order or past the virtual size (${this.cfg.virtualSize})`, {
-        file: this.file,
-        offset,
-      });
-    }
-    this.pos = offset + length;
-  }
-
   async write(offset: number, data: Uint8Array): Promise<void> {
-    this.advance(offset, data.length);
+    this.order.advance(offset, data.length);
     const cs = this.g.clusterSize;
     const end = offset + data.length;
     // Whole clusters end at a cluster boundary, or at the virtual end (a short last cluster).
@@ -99,7 +89,7 @@ export class Qcow2Writer implements ImageWriter {
   }
 
   async writeZeroes(offset: number, length: number): Promise<void> {
-    this.advance(offset, length);
+    this.order.advance(offset, length);
     if (!this.zeroExplicit || length === 0) return; // unallocated clusters read as zeros
     const cs = this.g.clusterSize;
     const end = offset + length;
@@ -235,10 +225,9 @@ export class Qcow2Writer implements ImageWriter {
   }
 
   async finish(): Promise<void> {
-    if (this.done) throw new UsageError('qcow2 writer: finish() called twice', { file: this.file });
+    this.order.finish();
     await this.flushStage();
     await this.pool?.drain();
-    this.done = true;
     await this.flushTable();
     const cs = this.g.clusterSize;
     const rg = this.rg;
@@ -276,7 +265,7 @@ export class Qcow2Writer implements ImageWriter {
   }
 
   async abort(): Promise<void> {
-    this.done = true;
+    this.order.close();
     await this.pool?.discard();
   }
 }
