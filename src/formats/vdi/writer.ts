@@ -10,6 +10,7 @@
 import { UsageError } from '../../errors.js';
 import type { ByteSink } from '../../stream/sink.js';
 import { BlockAssembler } from '../shared/block-assembler.js';
+import { FlatWriter } from '../shared/flat-writer.js';
 import { BlockSlots } from '../shared/block-slots.js';
 import { planAllocation } from '../shared/bitmap.js';
 import { writeSkippingZeros } from '../shared/sparse-write.js';
@@ -87,38 +88,9 @@ export async function createVdiWriter(sink: ByteSink, spec: CreateSpec, opts: Vd
     // Everything is known up front: header and identity map first, then data in place.
     await sink.write(0, headerBytes(plan, 'static', plan.blocks));
     await sink.write(plan.offBlocks, mapBytes(plan, (i) => i));
-    return new VdiStaticWriter(sink, plan, spec.file);
+    return new FlatWriter(sink, plan.offData, plan.size, spec.file, () => sink.setLength(plan.offData + plan.blocks * DEFAULT_BLOCK_SIZE));
   }
   return VdiDynamicWriter.create(sink, spec, plan);
-}
-
-class VdiStaticWriter implements ImageWriter {
-  constructor(
-    private readonly sink: ByteSink,
-    private readonly plan: Plan,
-    private readonly file: string,
-  ) {}
-
-  private check(offset: number, length: number): void {
-    if (offset + length > this.plan.size) {
-      throw new UsageError(`write of ${length} bytes at ${offset} is past the virtual size ${this.plan.size}`, { file: this.file, offset });
-    }
-  }
-
-  async write(offset: number, data: Uint8Array): Promise<void> {
-    this.check(offset, data.length);
-    await this.sink.write(this.plan.offData + offset, data);
-  }
-
-  async writeZeroes(offset: number, length: number): Promise<void> {
-    this.check(offset, length);
-  }
-
-  async finish(): Promise<void> {
-    await this.sink.setLength(this.plan.offData + this.plan.blocks * DEFAULT_BLOCK_SIZE);
-  }
-
-  async abort(): Promise<void> {}
 }
 
 class VdiDynamicWriter implements ImageWriter {

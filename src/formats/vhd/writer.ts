@@ -11,6 +11,7 @@
 import { UsageError } from '../../errors.js';
 import type { ByteSink } from '../../stream/sink.js';
 import { BlockAssembler } from '../shared/block-assembler.js';
+import { FlatWriter } from '../shared/flat-writer.js';
 import { BlockSlots } from '../shared/block-slots.js';
 import { planAllocation } from '../shared/bitmap.js';
 import { writeSkippingZeros } from '../shared/sparse-write.js';
@@ -32,39 +33,8 @@ export async function createVhdWriter(sink: ByteSink, spec: CreateSpec, opts: Vh
   const geometry = createGeometry(spec.virtualSize, opts.force_size);
   if (!geometry) throw new UsageError(`disk size ${spec.virtualSize} is too large for VHD: the maximum is 2040 GiB`, { file: spec.file });
   const footer = footerBytes({ geometry, type: opts.subformat, forceSize: opts.force_size, uniqueId: randomUuid('rfc'), createdAt: Math.floor(Date.now() / 1000) });
-  if (opts.subformat === 'fixed') return new VhdFixedWriter(sink, geometry, footer, spec.file);
+  if (opts.subformat === 'fixed') return new FlatWriter(sink, 0, geometry.size, spec.file, () => sink.write(geometry.size, footer));
   return VhdDynamicWriter.create(sink, spec, geometry, footer, defaultBlockSize(opts));
-}
-
-class VhdFixedWriter implements ImageWriter {
-  constructor(
-    private readonly sink: ByteSink,
-    private readonly geometry: CreateGeometry,
-    private readonly footer: Uint8Array,
-    private readonly file: string,
-  ) {}
-
-  private check(offset: number, length: number): void {
-    if (offset + length > this.geometry.size) {
-      throw new UsageError(`write of ${length} bytes at ${offset} is past the virtual size ${this.geometry.size}`, { file: this.file, offset });
-    }
-  }
-
-  async write(offset: number, data: Uint8Array): Promise<void> {
-    this.check(offset, data.length);
-    await this.sink.write(offset, data);
-  }
-
-  async writeZeroes(offset: number, length: number): Promise<void> {
-    // A new file reads zeros where nothing is written, and a pipe sink fills gaps with zeros.
-    this.check(offset, length);
-  }
-
-  async finish(): Promise<void> {
-    await this.sink.write(this.geometry.size, this.footer);
-  }
-
-  async abort(): Promise<void> {}
 }
 
 class VhdDynamicWriter implements ImageWriter {

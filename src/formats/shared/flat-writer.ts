@@ -1,0 +1,41 @@
+/**
+ * The writer of every layout that stores the virtual disk contiguously at a fixed file offset
+ * (fixed VHD before its footer, static VDI after its header and map): data goes to
+ * `dataOffset + offset`, zero runs stay holes on a file (a pipe sink fills them with zeros), and
+ * the format's trailing work runs at finish().
+ */
+import type { ByteSink } from '../../stream/sink.js';
+import type { ImageWriter } from '../types.js';
+import { WriteOrder } from './write-order.js';
+
+export class FlatWriter implements ImageWriter {
+  private readonly order: WriteOrder;
+
+  constructor(
+    private readonly sink: ByteSink,
+    private readonly dataOffset: number,
+    virtualSize: number,
+    file: string,
+    private readonly onFinish: () => Promise<void>,
+  ) {
+    this.order = new WriteOrder('flat writer', virtualSize, file);
+  }
+
+  async write(offset: number, data: Uint8Array): Promise<void> {
+    this.order.advance(offset, data.length);
+    await this.sink.write(this.dataOffset + offset, data);
+  }
+
+  async writeZeroes(offset: number, length: number): Promise<void> {
+    this.order.advance(offset, length);
+  }
+
+  async finish(): Promise<void> {
+    this.order.finish();
+    await this.onFinish();
+  }
+
+  async abort(): Promise<void> {
+    this.order.close();
+  }
+}
