@@ -42,3 +42,4 @@ export type { CheckResult } from './formats/types.js';
 export { createImage, type CreateOptions } from './api/create.js';
 export { mapImage, type MapEntry } from './api/map.js';
 export { imageInfoChain } from './api/info.js';
+export { measure, CountingSink, type MeasureOptions, type MeasureResult } from './api/measure.js';
