@@ -16,6 +16,8 @@ import { copyImage, type CopyProgress } from '../stream/copy.js';
 import { retryingSink, type RetryPolicy } from '../stream/retry.js';
 import { StreamSink, type ByteSink } from '../stream/sink.js';
 import { StreamSource, type ByteSource } from '../stream/source.js';
+import { spoolToTempFile } from '../stream/spool.js';
+import { detectSource } from '../formats/detect.js';
 
 export interface ConvertOptions {
   /** Source path, or '-' for standard input. */
@@ -76,6 +78,18 @@ function sameFile(a: string, b: string): boolean {
   }
 }
 
+/**
+ * Standard input: formats that can be read in one forward pass are read from the pipe; raw data
+ * (detected or named) is spooled to a sparse temporary file first, since its size is only known
+ * at its end.
+ */
+async function openStdin(opts: ConvertOptions): Promise<ImageReader> {
+  const pipe = new StreamSource(process.stdin);
+  const format = opts.sourceFormat ?? (await detectSource(pipe)).format;
+  const source = format === 'raw' ? await spoolToTempFile(pipe) : pipe;
+  return openSource(source, { format, allowOutside: opts.allowOutside });
+}
+
 export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
   const started = performance.now();
   const driver = outputDriverFor(opts.output, opts.format);
@@ -90,7 +104,7 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
 
   const reader: ImageReader =
     opts.source === '-'
-      ? await openSource(new StreamSource(process.stdin), { format: opts.sourceFormat, allowOutside: opts.allowOutside })
+      ? await openStdin(opts)
       : await openImage(opts.source, { format: opts.sourceFormat, allowOutside: opts.allowOutside, wrapSource: opts.io?.source, retry: opts.retry });
   let output: AtomicOutput | undefined;
   let sink: ByteSink | undefined;

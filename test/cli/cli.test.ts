@@ -101,6 +101,19 @@ describe('guestkit CLI', () => {
     expect(Buffer.compare(r.stdout, Buffer.from(data))).toBe(0);
   });
 
+  it('reads raw from standard input (spooled sparsely, nothing left behind) into any format', () => {
+    const data = pseudoRandom(300_000, 13);
+    data.fill(0, 100_000, 250_000);
+    const out = join(dir, 'from-stdin.qcow2');
+    const r = guestkit(['convert', '-O', 'qcow2', '-', out], { input: Buffer.from(data) });
+    expect(r.status, r.stderr).toBe(0);
+    const back = guestkitBinary(['convert', '-O', 'raw', out, '-']);
+    expect(Buffer.compare(back.stdout, Buffer.from(data))).toBe(0);
+    const notRaw = guestkit(['convert', '-f', 'vhd', '-', join(dir, 'x.raw')], { input: Buffer.from(data) });
+    expect(notRaw.status).toBe(1);
+    expect(notRaw.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
   it('shows progress with -p and info/map/compare/create behave like qemu-img', () => {
     const src = join(dir, 'p.raw');
     writeFileSync(src, pseudoRandom(1 << 20, 2));

@@ -15,7 +15,7 @@ export const rawDriver: FormatDriver = {
   name: 'raw',
   description: 'raw disk image (the virtual disk byte for byte)',
   extensions: ['raw', 'img', 'bin', 'iso', 'dd'],
-  // streamRead false: a raw pipe has no size to tell the writer up front (see README).
+  // streamRead false: a raw pipe has no size to tell the writer up front; convert spools it (stream/spool.ts).
   capabilities: { read: true, write: true, streamRead: false, streamWrite: true, compression: false, backing: false },
   optionsSchema: rawOptions,
   // Lowest positive score: any other format's magic wins (QEMU raw_probe returns 1).
