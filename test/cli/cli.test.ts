@@ -102,7 +102,7 @@ describe('guestkit CLI', () => {
   });
 
   it('reads raw from standard input (spooled sparsely, nothing left behind) into any format', () => {
-    const data = pseudoRandom(300_000, 13);
+    const data = pseudoRandom(300 * 1024, 13);
     data.fill(0, 100_000, 250_000);
     const out = join(dir, 'from-stdin.qcow2');
     const r = guestkit(['convert', '-O', 'qcow2', '-', out], { input: Buffer.from(data) });
