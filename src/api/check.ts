@@ -1,5 +1,5 @@
 /** Consistency check through the format driver, in qemu-img check's JSON shape. */
-import { byName } from '../formats/registry.js';
+import { byName, qemuName } from '../formats/registry.js';
 import { detectSource } from '../formats/detect.js';
 import { rootContext, type OpenOptions } from '../formats/open.js';
 import type { CheckResult } from '../formats/types.js';
@@ -29,7 +29,7 @@ export function checkJson(r: CheckResult): Record<string, unknown> {
   if (r.fragmentedClusters !== undefined) out['fragmented-clusters'] = r.fragmentedClusters;
   if (r.compressedClusters !== undefined) out['compressed-clusters'] = r.compressedClusters;
   out.filename = r.filename;
-  out.format = r.format === 'vhd' ? 'vpc' : r.format;
+  out.format = qemuName(r.format);
   return out;
 }
 

@@ -1,18 +1,18 @@
 /**
  * The library's convert(): open the source (file or pipe), create the writer for the target
  * format on an atomic output, run the copy engine, commit. The CLI's convert is a thin layer
- * over this.
+ * over this. Converting into an existing image (-n) is in convert-into.ts.
  */
 import { realpathSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { UnsupportedFeatureError, UsageError } from '../errors.js';
-import { byExtension, byName } from '../formats/registry.js';
+import { byExtension, byName, qemuName } from '../formats/registry.js';
 import { openImage, openSource } from '../formats/open.js';
 import { parseDriverOptions, parseOptionString } from '../formats/shared/options.js';
-import type { FormatDriver, ImageReader } from '../formats/types.js';
+import type { FormatDriver, ImageReader, ImageWriter } from '../formats/types.js';
 import { AtomicOutput } from '../stream/atomic.js';
-import { copyImage, type CopyProgress } from '../stream/copy.js';
+import { copyImage, type BaseImage, type CopyProgress, type CopyStats } from '../stream/copy.js';
 import { retryingSink, type RetryPolicy } from '../stream/retry.js';
 import { StreamSink, type ByteSink } from '../stream/sink.js';
 import { StreamSource, type ByteSource } from '../stream/source.js';
@@ -41,8 +41,22 @@ export interface ConvertOptions {
   sparseSize?: number;
   /** Parallel compression jobs (qemu-img -m). */
   parallelism?: number;
-  /** Backing chains are always flattened into the output (kept for the seed toolkit's signature). */
+  /**
+   * Backing chains are always flattened into the output unless `backingFile` is given (kept for
+   * the seed toolkit's signature).
+   */
   flatten?: boolean;
+  /**
+   * Make the output an overlay of this image (qemu-img -B; also `-o backing_file=`): only what
+   * differs from it is stored. Named relative to the output's folder, as it is stored.
+   */
+  backingFile?: string;
+  /** Format of `backingFile` (detected when omitted). */
+  backingFormat?: string;
+  /** Write into the existing output image (qemu-img -n) instead of creating it. */
+  existing?: boolean;
+  /** With `existing`: the output already reads as zeros, so zero runs are not written (qemu-img --target-is-zero). */
+  targetIsZero?: boolean;
   onProgress?: (p: CopyProgress) => void;
   signal?: AbortSignal;
   /** Wraps the byte source/sink (fault injection in tests, I/O accounting); inside the retry layer. */
@@ -61,6 +75,8 @@ export interface ConvertResult {
   /** Bytes the output occupies (its length; for a pipe, bytes written). */
   outputSize: number;
   bytesRead: number;
+  /** Bytes left to the backing image (-B). */
+  unchangedBytes: number;
   seconds: number;
 }
 
@@ -70,7 +86,7 @@ export function outputDriverFor(output: string, format: string | undefined): For
   return byExtension(output) ?? byName('raw');
 }
 
-function sameFile(a: string, b: string): boolean {
+export function sameFile(a: string, b: string): boolean {
   try {
     return realpathSync(a) === realpathSync(b);
   } catch {
@@ -84,13 +100,70 @@ function sameFile(a: string, b: string): boolean {
  * at its end.
  */
 async function openStdin(opts: ConvertOptions): Promise<ImageReader> {
+  if (opts.existing) throw new UsageError('-n converts from an image file; standard input is read only when creating the output');
   const pipe = new StreamSource(process.stdin);
   const format = opts.sourceFormat ?? (await detectSource(pipe)).format;
   const source = format === 'raw' ? await spoolToTempFile(pipe) : pipe;
   return openSource(source, { format, allowOutside: opts.allowOutside });
 }
 
+/** Opens the source of a conversion: a file (with its chain) or standard input. */
+export function openConvertSource(opts: ConvertOptions): Promise<ImageReader> {
+  return opts.source === '-'
+    ? openStdin(opts)
+    : openImage(opts.source, { format: opts.sourceFormat, allowOutside: opts.allowOutside, wrapSource: opts.io?.source, retry: opts.retry });
+}
+
+/** Refuses an output that is the source or one of the files it is made of. */
+export function refuseSourceAsOutput(reader: ImageReader, output: string): void {
+  for (const f of reader.files()) {
+    if (sameFile(f, output)) {
+      throw new UsageError(`output ${output} is the source image or part of its backing chain; choose another name`, { file: output });
+    }
+  }
+}
+
+/** Parses `-o` (object or qemu-img string) into a plain record. */
+export function rawOptionsOf(opts: ConvertOptions): Record<string, unknown> {
+  return typeof opts.options === 'string' ? parseOptionString(opts.options) : { ...(opts.options ?? {}) };
+}
+
+/** Runs the copy engine into `writer` and finishes it; aborts the writer on failure. */
+export async function copyInto(reader: ImageReader, writer: ImageWriter, opts: ConvertOptions, base?: BaseImage): Promise<CopyStats> {
+  try {
+    const stats = await copyImage(reader, writer, { zeroGranularity: opts.sparseSize, onProgress: opts.onProgress, signal: opts.signal, base });
+    await writer.finish();
+    return stats;
+  } catch (e) {
+    await writer.abort().catch(() => {});
+    throw e;
+  }
+}
+
+/**
+ * The image an overlay output is made against (-B): opened from the output's folder, as it will
+ * be once the output exists. The source's own backing, when it is that same file, marks the runs
+ * that need not even be read.
+ */
+async function openBase(reader: ImageReader, options: Record<string, unknown>, opts: ConvertOptions): Promise<BaseImage> {
+  const name = String(options.backing_file);
+  if (opts.output === '-') throw new UsageError('-B needs an output file: the backing file is named relative to it');
+  const path = resolve(dirname(opts.output), name);
+  if (sameFile(path, opts.output)) throw new UsageError(`the backing file ${name} is the output itself`, { file: opts.output });
+  const base = await openImage(path, { format: options.backing_fmt as string | undefined, allowOutside: opts.allowOutside });
+  // qemu-img 7.2 requires a backing format; the one we detected is as good as a named one.
+  options.backing_fmt = qemuName(base.format);
+  const ownBacking = reader.info().backingFileFull;
+  return { reader: base, sharedDepth: ownBacking && sameFile(ownBacking, path) ? 1 : undefined };
+}
+
 export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
+  if (opts.targetIsZero && !opts.existing) throw new UsageError('--target-is-zero requires use of -n flag');
+  if (opts.existing) {
+    if (opts.backingFile) throw new UsageError('-B makes a new overlay; it cannot be combined with -n (converting into an existing image)');
+    const { convertInto } = await import('./convert-into.js');
+    return convertInto(opts);
+  }
   const started = performance.now();
   const driver = outputDriverFor(opts.output, opts.format);
   if (!driver.create || !driver.capabilities.write) {
@@ -99,29 +172,29 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
   if (opts.compress && !driver.capabilities.compression) {
     throw new UsageError(`format ${driver.name} does not support compression (-c)`);
   }
-  const rawOptions = typeof opts.options === 'string' ? parseOptionString(opts.options) : (opts.options ?? {});
-  const options = parseDriverOptions(driver.optionsSchema, driver.name, rawOptions);
+  const rawOptions = rawOptionsOf(opts);
+  if (opts.backingFile !== undefined) {
+    if (!driver.capabilities.backing) throw new UsageError(`format ${driver.name} does not support backing files (-B); use qcow2 or vmdk`);
+    rawOptions.backing_file = opts.backingFile;
+    if (opts.backingFormat) rawOptions.backing_fmt = qemuName(byName(opts.backingFormat).name);
+  }
 
-  const reader: ImageReader =
-    opts.source === '-'
-      ? await openStdin(opts)
-      : await openImage(opts.source, { format: opts.sourceFormat, allowOutside: opts.allowOutside, wrapSource: opts.io?.source, retry: opts.retry });
+  const reader = await openConvertSource(opts);
+  let base: BaseImage | undefined;
   let output: AtomicOutput | undefined;
   let sink: ByteSink | undefined;
   try {
+    // As in qemu-img, -o backing_file= is the same request as -B.
+    if (rawOptions.backing_file !== undefined) base = await openBase(reader, rawOptions, opts);
+    const options = parseDriverOptions(driver.optionsSchema, driver.name, rawOptions);
     if (opts.output === '-') {
       if (!driver.capabilities.streamWrite) {
         throw new UsageError(`${driver.name} cannot be written to a pipe in one pass; give an output file instead of '-'`);
       }
       sink = new StreamSink(process.stdout);
     } else {
-      for (const f of reader.files()) {
-        if (sameFile(f, opts.output)) {
-          throw new UsageError(`output ${opts.output} is the source image or part of its backing chain; choose another name`, {
-            file: opts.output,
-          });
-        }
-      }
+      refuseSourceAsOutput(reader, opts.output);
+      if (base) refuseSourceAsOutput(base.reader, opts.output);
       ({ output, sink } = await AtomicOutput.create(opts.output, { force: opts.force, durable: opts.durable }));
       sink = retryingSink(opts.io?.sink ? opts.io.sink(sink) : sink, opts.retry);
     }
@@ -136,18 +209,7 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
       allocation: () => reader.extents(),
       openSideFile: out ? (p) => out.add(p) : undefined,
     });
-    let stats;
-    try {
-      stats = await copyImage(reader, writer, {
-        zeroGranularity: opts.sparseSize,
-        onProgress: opts.onProgress,
-        signal: opts.signal,
-      });
-      await writer.finish();
-    } catch (e) {
-      await writer.abort().catch(() => {});
-      throw e;
-    }
+    const stats = await copyInto(reader, writer, opts, base);
     await output?.commit();
     if (!output) await sink.close();
     const outputSize = opts.output === '-' ? stats.bytesWritten : (await stat(opts.output)).size;
@@ -160,12 +222,14 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
       virtualSize: reader.virtualSize,
       outputSize,
       bytesRead: stats.bytesRead,
+      unchangedBytes: stats.unchangedBytes,
       seconds: (performance.now() - started) / 1000,
     };
   } catch (e) {
     await output?.discard();
     throw e;
   } finally {
+    await base?.reader.close();
     await reader.close();
   }
 }

@@ -5,6 +5,7 @@ import { stat } from 'node:fs/promises';
 import { openImage, MAX_CHAIN_DEPTH, type OpenOptions } from '../formats/open.js';
 import { CorruptImageError, LimitExceededError } from '../errors.js';
 import { detectSource } from '../formats/detect.js';
+import { qemuName } from '../formats/registry.js';
 import { FileSource } from '../stream/source.js';
 import type { FormatInfo } from '../formats/types.js';
 
@@ -26,7 +27,7 @@ export interface QemuStyleInfo {
 }
 
 export function toQemuInfo(filename: string, info: FormatInfo, actualSize?: number): QemuStyleInfo {
-  const out: QemuStyleInfo = { filename, format: info.format === 'vhd' ? 'vpc' : info.format, 'virtual-size': info.virtualSize, 'dirty-flag': info.dirty ?? false };
+  const out: QemuStyleInfo = { filename, format: qemuName(info.format), 'virtual-size': info.virtualSize, 'dirty-flag': info.dirty ?? false };
   if (actualSize !== undefined) out['actual-size'] = actualSize;
   if (info.clusterSize !== undefined) out['cluster-size'] = info.clusterSize;
   if (info.backingFile !== undefined) out['backing-filename'] = info.backingFile;

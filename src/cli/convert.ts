@@ -19,6 +19,11 @@ interface Flags {
   cache?: string;
   allowOutside?: boolean;
   json?: boolean;
+  backing?: string;
+  backingFormat?: string;
+  /** commander's --no-create: false when -n is given. */
+  create?: boolean;
+  targetIsZero?: boolean;
 }
 
 /** qemu-img's -t: 'unsafe' skips the final fsync; every other mode keeps it. */
@@ -74,6 +79,10 @@ export async function run(source: string | undefined, output: string | undefined
     allowOutside: f.allowOutside,
     sparseSize: f.sparseSize !== undefined ? parseSize(f.sparseSize, '-S size') : undefined,
     parallelism: parallel,
+    backingFile: f.backing,
+    backingFormat: f.backingFormat,
+    existing: f.create === false,
+    targetIsZero: f.targetIsZero,
     onProgress,
   }).finally(() => process.off('SIGUSR1', onUsr1));
   bar?.finish();

@@ -60,7 +60,7 @@ export function buildProgram(): Command {
 
   program
     .command('convert')
-    .description('convert an image to another format (backing chains are flattened)')
+    .description('convert an image to another format (backing chains are flattened unless -B names the backing image to keep)')
     .argument('[source]', "source image, or '-' for standard input")
     .argument('[output]', "output image, or '-' for standard output")
     .option('--source <file>', 'source image (alternative to the positional argument)')
@@ -73,6 +73,10 @@ export function buildProgram(): Command {
     .option('-p', 'show a progress bar on stderr (same as --progress bar)')
     .option('--progress <mode>', 'bar: a progress bar on stderr; json: JSON lines {done, total, bytesPerSecond} on stderr')
     .option('-S, --sparse-size <size>', 'minimum run of zeros left as a hole (0 writes everything)', '4k')
+    .option('-B, --backing <file>', 'make the output an overlay of this image (named relative to the output): only what differs from it is written')
+    .option('-F, --backing-format <fmt>', 'format of the -B image (detected when omitted)')
+    .option('-n, --no-create', 'write into the existing output image instead of creating it (raw: in place; other formats: rewritten with their own layout)')
+    .option('--target-is-zero', 'with -n: the output already reads as zeros, so zero runs are not written')
     .option('-m, --parallel <n>', 'parallel compression jobs')
     .option('--force', 'overwrite an existing output')
     .option('-t, --cache <mode>', "output cache mode: writeback (default: fsync before the rename) or unsafe (no fsync, as qemu-img convert's default)")
@@ -80,7 +84,7 @@ export function buildProgram(): Command {
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
-      '\nExamples:\n  guestkit convert disk.vmdk disk.qcow2\n  guestkit convert -O vpc -o subformat=fixed disk.qcow2 disk.vhd\n  guestkit convert --source disk.vdi --output disk.raw --format raw',
+      '\nExamples:\n  guestkit convert disk.vmdk disk.qcow2\n  guestkit convert -O vpc -o subformat=fixed disk.qcow2 disk.vhd\n  guestkit convert --source disk.vdi --output disk.raw --format raw\n  guestkit convert -O qcow2 -B base.qcow2 -F qcow2 vm.vmdk overlay.qcow2\n  guestkit convert -n --target-is-zero -O raw disk.qcow2 /dev/vg0/disk',
     )
     .action(async (source, output, opts) => (await import('./convert.js')).run(source ?? opts.source, output ?? opts.output, opts));
 

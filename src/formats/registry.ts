@@ -32,3 +32,8 @@ export function byExtension(fileName: string): FormatDriver | undefined {
   const ext = m[1].toLowerCase();
   return ALL.find((d) => d.extensions.includes(ext) && d.capabilities.write) ?? ALL.find((d) => d.extensions.includes(ext));
 }
+
+/** The name qemu-img knows a format by (VHD is "vpc"), for JSON output and backing-format fields. */
+export function qemuName(format: string): string {
+  return format === 'vhd' ? 'vpc' : format;
+}

@@ -68,6 +68,12 @@ export interface ImageWriter {
   write(offset: number, data: Uint8Array): Promise<void>;
   /** A run that must read as zeros; the writer leaves it unallocated where the format allows. */
   writeZeroes(offset: number, length: number): Promise<void>;
+  /**
+   * A run this image leaves to what lies beneath it: unallocated, so it reads from the backing
+   * file (convert -B writes only what differs from the backing image). Only writers that can
+   * have a backing file implement it; over a backing file, writeZeroes must store zeros instead.
+   */
+  leave?(offset: number, length: number): Promise<void>;
   /** Writes the remaining metadata; after it resolves, the sink holds a complete image. */
   finish(): Promise<void>;
   /** Gives up; the caller discards the sink. */
@@ -180,6 +186,11 @@ export interface FormatDriver {
   probe(input: ProbeInput): ProbeResult | null;
   open?(source: ByteSource, ctx: OpenContext): Promise<ImageReader>;
   create?(sink: ByteSink, spec: CreateSpec): Promise<ImageWriter>;
+  /**
+   * The create options that make a new image laid out like the one described (cluster size,
+   * version, subformat…), for convert -n into an existing image of this format.
+   */
+  recreateOptions?(info: FormatInfo): Record<string, unknown>;
   /** Checks metadata consistency (formats that have metadata to check). */
   check?(source: ByteSource, ctx: OpenContext): Promise<CheckResult>;
 }

@@ -16,7 +16,8 @@
  */
 import { AbortedError, UsageError } from '../errors.js';
 import type { Extent, ImageReader, ImageWriter } from '../formats/types.js';
-import { scanZeroRuns } from './zero.js';
+import { diffAgainstBase } from './base-diff.js';
+import { isZero, scanZeroRuns } from './zero.js';
 
 export interface CopyProgress {
   /** Virtual bytes covered so far (holes count too). */
@@ -35,6 +36,17 @@ export interface CopyOptions {
   readAhead?: number;
   onProgress?: (p: CopyProgress) => void;
   signal?: AbortSignal;
+  /**
+   * The output is an overlay of this image (convert -B): only what differs from it is written,
+   * the rest left to it with writer.leave().
+   */
+  base?: BaseImage;
+}
+
+export interface BaseImage {
+  reader: ImageReader;
+  /** Source runs from this chain depth down are the base's own bytes (the source is its overlay): skipped unread. */
+  sharedDepth?: number;
 }
 
 export interface CopyStats {
@@ -42,6 +54,8 @@ export interface CopyStats {
   bytesRead: number;
   bytesWritten: number;
   zeroBytes: number;
+  /** Bytes left to the base image (convert -B). */
+  unchangedBytes: number;
 }
 
 interface Run {
@@ -120,7 +134,9 @@ export async function copyImage(reader: ImageReader, writer: ImageWriter, opts: 
   // Zero runs are cut at the writer's unit when it is coarser than -S: a cluster is all zero or it is data.
   const zeroUnit = zg > 0 ? Math.max(zg, block) : 0;
   const readAhead = Math.max(1, opts.readAhead ?? 4);
-  const stats: CopyStats = { virtualSize: size, bytesRead: 0, bytesWritten: 0, zeroBytes: 0 };
+  const stats: CopyStats = { virtualSize: size, bytesRead: 0, bytesWritten: 0, zeroBytes: 0, unchangedBytes: 0 };
+  const base = opts.base;
+  if (base && !writer.leave) throw new UsageError('this output cannot leave ranges to a backing image (-B needs a format with backing files)');
   const progress: CopyProgress = { done: 0, total: size, bytesRead: 0 };
   const report = () => opts.onProgress?.(progress);
   const checkAbort = () => {
@@ -130,8 +146,47 @@ export async function copyImage(reader: ImageReader, writer: ImageWriter, opts: 
   const pool: Uint8Array[] = [];
   const takeBuffer = () => pool.pop() ?? new Uint8Array(chunk);
 
-  // Reads are started in order and consumed in order; each resolves to its chunk's bytes.
-  type Pending = { offset: number; length: number; buf: Uint8Array; done: Promise<Uint8Array> };
+  // Reads are started in order and consumed in order; each resolves to its chunk's bytes (and,
+  // for an overlay, the base's bytes of the same range).
+  type Pending = { offset: number; length: number; buf: Uint8Array; done: Promise<Uint8Array>; base?: { buf: Uint8Array; done: Promise<Uint8Array> } };
+
+  const readBase = async (offset: number, into: Uint8Array): Promise<Uint8Array> => {
+    const inBase = Math.max(0, Math.min(into.length, base!.reader.virtualSize - offset));
+    if (inBase > 0) await base!.reader.read(offset, inBase, into.subarray(0, inBase));
+    into.fill(0, inBase);
+    return into;
+  };
+
+  /** Overlay output: per writer unit, the same as the base → leave; zeros → stored zeros; else data. */
+  const emitOverlay = async (offset: number, bytes: Uint8Array, baseBytes: Uint8Array) => {
+    const src = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const old = Buffer.from(baseBytes.buffer, baseBytes.byteOffset, baseBytes.byteLength);
+    type Kind = 'leave' | 'zero' | 'data';
+    const flush = async (kind: Kind, s: number, e: number) => {
+      if (kind === 'leave') {
+        await writer.leave!(offset + s, e - s);
+        stats.unchangedBytes += e - s;
+      } else if (kind === 'zero') {
+        await writer.writeZeroes(offset + s, e - s);
+        stats.zeroBytes += e - s;
+      } else {
+        await writer.write(offset + s, bytes.subarray(s, e));
+        stats.bytesWritten += e - s;
+      }
+    };
+    let runKind: Kind | undefined;
+    let runStart = 0;
+    for (let s = 0; s < src.length; s += block) {
+      const e = Math.min(src.length, s + block);
+      const kind: Kind = src.compare(old, s, e, s, e) === 0 ? 'leave' : isZero(bytes.subarray(s, e)) ? 'zero' : 'data';
+      if (kind !== runKind) {
+        if (runKind) await flush(runKind, runStart, s);
+        runKind = kind;
+        runStart = s;
+      }
+    }
+    if (runKind) await flush(runKind, runStart, src.length);
+  };
   const inflight: Pending[] = [];
 
   const emit = async (offset: number, bytes: Uint8Array) => {
@@ -173,7 +228,12 @@ export async function copyImage(reader: ImageReader, writer: ImageWriter, opts: 
     checkAbort();
     stats.bytesRead += bytes.length;
     progress.bytesRead = stats.bytesRead;
-    const done = emit(p.offset, bytes).then(() => void pool.push(p.buf));
+    const baseBytes = p.base ? await p.base.done : undefined;
+    const emitted = baseBytes ? emitOverlay(p.offset, bytes, baseBytes) : emit(p.offset, bytes);
+    const done = emitted.then(() => {
+      pool.push(p.buf);
+      if (p.base) pool.push(p.base.buf);
+    });
     done.catch(() => {}); // observed when settled below
     writing.push({ done, end: p.offset + p.length });
     while (writing.length >= writeWindow) await settleOldestWrite();
@@ -184,12 +244,20 @@ export async function copyImage(reader: ImageReader, writer: ImageWriter, opts: 
   };
 
   try {
-    for await (const run of alignedRuns(reader.extents(0, size), block, size)) {
+    const extents = base
+      ? diffAgainstBase(reader.extents(0, size), base.reader.extents(0, base.reader.virtualSize), { baseSize: base.reader.virtualSize, sharedDepth: base.sharedDepth })
+      : reader.extents(0, size);
+    for await (const run of alignedRuns(extents, block, size)) {
       checkAbort();
       if (!run.data) {
         await drainAll();
-        await writer.writeZeroes(run.offset, run.length);
-        stats.zeroBytes += run.length;
+        if (base) {
+          await writer.leave!(run.offset, run.length);
+          stats.unchangedBytes += run.length;
+        } else {
+          await writer.writeZeroes(run.offset, run.length);
+          stats.zeroBytes += run.length;
+        }
         progress.done = run.offset + run.length;
         report();
         continue;
@@ -201,7 +269,13 @@ export async function copyImage(reader: ImageReader, writer: ImageWriter, opts: 
         const next = Math.min(end, (Math.floor(off / chunk) + 1) * chunk);
         const buf = takeBuffer();
         const view = buf.subarray(0, next - off);
-        inflight.push({ offset: off, length: next - off, buf, done: reader.read(off, next - off, view) });
+        const pending: Pending = { offset: off, length: next - off, buf, done: reader.read(off, next - off, view) };
+        if (base) {
+          const baseBuf = takeBuffer();
+          pending.base = { buf: baseBuf, done: readBase(off, baseBuf.subarray(0, next - off)) };
+          pending.base.done.catch(() => {}); // observed in drainOne, or settled on error below
+        }
+        inflight.push(pending);
         off = next;
         if (inflight.length >= readAhead) await drainOne();
       }
@@ -210,7 +284,7 @@ export async function copyImage(reader: ImageReader, writer: ImageWriter, opts: 
     checkAbort();
   } catch (e) {
     // Let reads and writes already started settle so no buffer is used after we return.
-    await Promise.allSettled([...inflight.map((p) => p.done), ...writing.map((w) => w.done)]);
+    await Promise.allSettled([...inflight.flatMap((p) => (p.base ? [p.done, p.base.done] : [p.done])), ...writing.map((w) => w.done)]);
     throw e;
   }
   progress.done = size;

@@ -4,7 +4,7 @@
  * reader that needs to seek fails with one clear message instead of hanging or misreading.
  * Reads are exact: fewer bytes than asked is a TruncatedImageError naming file and offset.
  */
-import { open as fsOpen, type FileHandle } from 'node:fs/promises';
+import { open as fsOpen, readFile, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { IoError, TruncatedImageError, UsageError, toIoError } from '../errors.js';
 
@@ -35,6 +35,22 @@ function short(name: string, offset: number, want: number, got: number): Truncat
   });
 }
 
+/**
+ * stat() gives a block device a size of 0; Linux publishes it in /sys (512-byte sectors).
+ * rdev is decoded as glibc's gnu_dev_major/minor.
+ */
+async function blockDeviceSize(rdev: number, name: string): Promise<number> {
+  const major = (Math.floor(rdev / 256) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
+  const minor = (rdev & 0xff) | (Math.floor(rdev / 4096) & ~0xff & 0xfffff);
+  try {
+    const sectors = Number((await readFile(`/sys/dev/block/${major}:${minor}/size`, 'utf8')).trim());
+    if (Number.isSafeInteger(sectors) && sectors >= 0) return sectors * 512;
+  } catch {
+    // fall through
+  }
+  throw new IoError(`cannot tell the size of block device ${name} (no /sys/dev/block/${major}:${minor}/size)`, { file: name });
+}
+
 export class FileSource implements ByteSource {
   readonly seekable = true;
   private constructor(
@@ -53,7 +69,7 @@ export class FileSource implements ByteSource {
     try {
       const st = await fh.stat();
       if (st.isDirectory()) throw new IoError('is a directory, not an image file', { file: name, errno: 'EISDIR' });
-      return new FileSource(name, fh, st.size);
+      return new FileSource(name, fh, st.isBlockDevice() ? await blockDeviceSize(st.rdev, name) : st.size);
     } catch (e) {
       await fh.close().catch(() => {});
       throw toIoError(e, name, 'stat');

@@ -4,7 +4,7 @@
  */
 import type { FormatDriver } from '../types.js';
 import { checkQcow2 } from './check.js';
-import { qcow2OptionsSchema, resolveConfig } from './options.js';
+import { qcow2OptionsSchema, recreateQcow2Options, resolveConfig } from './options.js';
 import { probeQcow2 } from './probe.js';
 import { openQcow2 } from './reader.js';
 import { Qcow2StreamWriter } from './stream-writer.js';
@@ -24,5 +24,6 @@ export const qcow2Driver: FormatDriver = {
     if (!sink.seekable) return Qcow2StreamWriter.create(sink, cfg, spec);
     return new Qcow2Writer(sink, cfg, spec.file);
   },
+  recreateOptions: recreateQcow2Options,
   check: checkQcow2,
 };

@@ -5,8 +5,8 @@
 import { z } from 'zod';
 import { UnsupportedFeatureError, UsageError } from '../../errors.js';
 import { isPowerOfTwo, roundUp } from '../shared/bounds.js';
-import { zBool, zSize } from '../shared/options.js';
-import type { CreateSpec } from '../types.js';
+import { definedOnly, zBool, zSize } from '../shared/options.js';
+import type { CreateSpec, FormatInfo } from '../types.js';
 import { COMPRESSION_ZLIB, COMPRESSION_ZSTD, MAX_CLUSTER_BITS, MAX_L1_BYTES, MIN_CLUSTER_BITS, MIN_EXTL2_CLUSTER_BITS, geometry, l1EntriesFor } from './layout.js';
 
 const zInt = z.preprocess((v) => (typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v), z.number().int());
@@ -121,4 +121,17 @@ export function resolveConfig(spec: CreateSpec): WriterConfig {
     compress,
     parallelism,
   };
+}
+
+/** Options for a new image laid out like the one `info` describes (convert -n). */
+export function recreateQcow2Options(info: FormatInfo): Record<string, unknown> {
+  const d = info.formatSpecific ?? {};
+  return definedOnly({
+    compat: d.compat,
+    cluster_size: info.clusterSize,
+    refcount_bits: d['refcount-bits'],
+    lazy_refcounts: d['lazy-refcounts'],
+    extended_l2: d['extended-l2'],
+    compression_type: d['compression-type'],
+  });
 }

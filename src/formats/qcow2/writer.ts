@@ -11,7 +11,7 @@
  * Every cluster below the end is in use with refcount ≥ 1, so `qemu-img check` finds neither
  * leaks nor holes.
  */
-import { LimitExceededError } from '../../errors.js';
+import { LimitExceededError, UsageError } from '../../errors.js';
 import { WriteOrder } from '../shared/write-order.js';
 import type { ByteSink } from '../../stream/sink.js';
 import { OrderedPool } from '../../stream/ordered-pool.js';
@@ -109,6 +109,17 @@ export class Qcow2Writer implements ImageWriter {
       await this.stageBytes(v, this.zeroBytes().subarray(0, take));
       v += take;
     }
+  }
+
+  /** Clusters left unallocated over the backing file; whole clusters only, since a cluster is allocated whole or not at all. */
+  async leave(offset: number, length: number): Promise<void> {
+    const cs = this.g.clusterSize;
+    const end = offset + length;
+    if (offset % cs !== 0 || (end % cs !== 0 && end !== this.cfg.virtualSize)) {
+      throw new UsageError(`qcow2 writer: a range left to the backing file must be whole clusters (got ${offset}+${length})`, { file: this.file });
+    }
+    this.order.advance(offset, length);
+    await this.flushStage();
   }
 
   private zeroBytes(): Uint8Array {

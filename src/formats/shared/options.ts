@@ -62,3 +62,8 @@ export function parseDriverOptions<T>(schema: z.ZodType<T> | undefined, format: 
   const key = issue.path.join('.') || (issue as { keys?: string[] }).keys?.join(', ') || '';
   throw new UsageError(`invalid ${format} option${key ? ` '${key}'` : ''}: ${issue.message}`, { field: key || undefined });
 }
+
+/** The fields of `o` that are set: option objects built from an image's info leave unknown ones out. */
+export function definedOnly(o: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}

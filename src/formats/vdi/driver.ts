@@ -2,7 +2,7 @@
 import type { FormatDriver } from '../types.js';
 import { parseDriverOptions } from '../shared/options.js';
 import { checkVdi } from './check.js';
-import { vdiOptions, type VdiOptions } from './options.js';
+import { recreateVdiOptions, vdiOptions, type VdiOptions } from './options.js';
 import { probeVdi } from './probe.js';
 import { openVdi } from './reader.js';
 import { createVdiWriter } from './writer.js';
@@ -16,5 +16,6 @@ export const vdiDriver: FormatDriver = {
   probe: probeVdi,
   open: (source, ctx) => openVdi(source, ctx),
   create: (sink, spec) => createVdiWriter(sink, spec, parseDriverOptions<VdiOptions>(vdiOptions, 'vdi', spec.options)),
+  recreateOptions: recreateVdiOptions,
   check: (source, ctx) => checkVdi(source, ctx),
 };

@@ -1,6 +1,7 @@
 /** `-o` options of the VDI writer, as qemu-img's vdi driver: only `static`. */
 import { z } from 'zod';
 import { zBool } from '../shared/options.js';
+import type { FormatInfo } from '../types.js';
 
 export const vdiOptions = z
   .object({
@@ -10,3 +11,8 @@ export const vdiOptions = z
   .strict();
 
 export type VdiOptions = z.infer<typeof vdiOptions>;
+
+/** Options for a new image like the one `info` describes (convert -n). */
+export function recreateVdiOptions(info: FormatInfo): Record<string, unknown> {
+  return { static: info.subformat === 'static' };
+}

@@ -4,7 +4,7 @@
  */
 import type { FormatDriver } from '../types.js';
 import { parseDriverOptions } from '../shared/options.js';
-import { vhdOptions, type VhdOptions } from './options.js';
+import { recreateVhdOptions, vhdOptions, type VhdOptions } from './options.js';
 import { probeVhd } from './probe.js';
 import { openVhd } from './reader.js';
 import { createVhdWriter } from './writer.js';
@@ -20,4 +20,5 @@ export const vhdDriver: FormatDriver = {
   probe: probeVhd,
   open: (source, ctx) => openVhd(source, ctx),
   create: (sink, spec) => createVhdWriter(sink, spec, parseDriverOptions<VhdOptions>(vhdOptions, 'vhd', spec.options)),
+  recreateOptions: recreateVhdOptions,
 };

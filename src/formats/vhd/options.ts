@@ -5,7 +5,8 @@
  */
 import { z } from 'zod';
 import { isPowerOfTwo } from '../shared/bounds.js';
-import { zBool, zSize } from '../shared/options.js';
+import { definedOnly, zBool, zSize } from '../shared/options.js';
+import type { FormatInfo } from '../types.js';
 import { DEFAULT_BLOCK_SIZE } from './layout.js';
 
 /**
@@ -34,3 +35,16 @@ export const vhdOptions = z
 
 export type VhdOptions = z.infer<typeof vhdOptions>;
 export const defaultBlockSize = (o: VhdOptions): number => o.block_size ?? DEFAULT_BLOCK_SIZE;
+
+/** Options for a new disk like the one `info` describes (convert -n): its type, block size and size rule. */
+export function recreateVhdOptions(info: FormatInfo): Record<string, unknown> {
+  const d = info.formatSpecific ?? {};
+  const blockSize = d['block-size'];
+  const writable = typeof blockSize === 'number' && isPowerOfTwo(blockSize) && blockSize >= MIN_WRITE_BLOCK_SIZE && blockSize <= MAX_WRITE_BLOCK_SIZE;
+  return definedOnly({
+    subformat: info.subformat,
+    block_size: info.subformat === 'dynamic' && writable ? blockSize : undefined,
+    // A size taken from current_size (Hyper-V, force_size) is kept exactly, not rounded to a CHS geometry.
+    force_size: d['virtual-size-from'] === 'current-size' ? true : undefined,
+  });
+}

@@ -17,6 +17,7 @@ import { ExtentSetWriter, FlatExtentWriter, type PlannedExtent } from './writer-
 import { planSparseExtent, SparseExtentWriter } from './writer-sparse.js';
 import { openVmdk } from './open-disk.js';
 import { StreamOptimizedWriter } from './writer-stream.js';
+import { OverlayWriter } from '../shared/overlay-writer.js';
 
 /** What qemu-img writes when not told otherwise. */
 const DEFAULT_HW_VERSION = '4';
@@ -115,6 +116,12 @@ async function writeDescriptorFile(sink: ByteSink, d: Descriptor): Promise<void>
 }
 
 export async function createVmdk(sink: ByteSink, spec: CreateSpec): Promise<ImageWriter> {
+  const writer = await createVmdkWriter(sink, spec);
+  // A delta link: unwritten grains show the parent, so zeros must be stored.
+  return parseDriverOptions(vmdkOptions, 'vmdk', spec.options).backing_file !== undefined ? new OverlayWriter(writer) : writer;
+}
+
+async function createVmdkWriter(sink: ByteSink, spec: CreateSpec): Promise<ImageWriter> {
   const opts = parseDriverOptions(vmdkOptions, 'vmdk', spec.options);
   const subformat = chooseSubformat(opts, spec);
   if (!Number.isSafeInteger(spec.virtualSize) || spec.virtualSize < 0) throw new UsageError(`invalid virtual size ${spec.virtualSize}`);
@@ -134,7 +141,7 @@ export async function createVmdk(sink: ByteSink, spec: CreateSpec): Promise<Imag
 
   if (subformat === 'streamOptimized') {
     const d = buildDescriptor(opts, spec.virtualSize, subformat, [{ access: 'RW', sectors: capacity, type: 'SPARSE', fileName: selfName(spec) }], parent);
-    return StreamOptimizedWriter.create(sink, { capacitySectors: capacity, descriptor: serializeDescriptor(d), parallelism: spec.parallelism });
+    return StreamOptimizedWriter.create(sink, { capacitySectors: capacity, descriptor: serializeDescriptor(d), parallelism: spec.parallelism, overParent: parent !== undefined });
   }
 
   if (subformat === 'monolithicSparse') {
@@ -143,7 +150,7 @@ export async function createVmdk(sink: ByteSink, spec: CreateSpec): Promise<Imag
     const extent: PlannedExtent = {
       start: 0,
       length: capacity * SECTOR,
-      open: () => SparseExtentWriter.create(sink, plan, serializeDescriptor(d), opts.zeroed_grain ?? false),
+      open: () => SparseExtentWriter.create(sink, plan, serializeDescriptor(d), opts.zeroed_grain ?? false, parent !== undefined),
     };
     return new ExtentSetWriter(grainBytes, [extent], async () => {});
   }
@@ -170,7 +177,7 @@ export async function createVmdk(sink: ByteSink, spec: CreateSpec): Promise<Imag
         const side = await openSide(path);
         if (flat) return new FlatExtentWriter(side, length);
         // Split sparse extents reserve a descriptor area and leave it empty, as qemu-img does.
-        return SparseExtentWriter.create(side, planSparseExtent(length / SECTOR, EMBEDDED_DESCRIPTOR_SECTORS), undefined, opts.zeroed_grain ?? false);
+        return SparseExtentWriter.create(side, planSparseExtent(length / SECTOR, EMBEDDED_DESCRIPTOR_SECTORS), undefined, opts.zeroed_grain ?? false, parent !== undefined);
       },
     });
   }

@@ -6,7 +6,7 @@ import type { FormatDriver } from '../types.js';
 import { checkVmdk } from './check.js';
 import { createVmdk } from './create.js';
 import { openVmdk } from './open-disk.js';
-import { vmdkOptions } from './options.js';
+import { recreateVmdkOptions, vmdkOptions } from './options.js';
 import { probeVmdk } from './probe.js';
 
 export const vmdkDriver: FormatDriver = {
@@ -19,5 +19,6 @@ export const vmdkDriver: FormatDriver = {
   probe: probeVmdk,
   open: openVmdk,
   create: createVmdk,
+  recreateOptions: recreateVmdkOptions,
   check: checkVmdk,
 };

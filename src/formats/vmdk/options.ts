@@ -4,7 +4,8 @@
  * zeroed_grain"). A backing file makes a delta link (parentFileNameHint, parentCID).
  */
 import { z } from 'zod';
-import { zBool } from '../shared/options.js';
+import { definedOnly, zBool } from '../shared/options.js';
+import type { FormatInfo } from '../types.js';
 
 export const SUBFORMATS = ['monolithicSparse', 'monolithicFlat', 'twoGbMaxExtentSparse', 'twoGbMaxExtentFlat', 'streamOptimized'] as const;
 export type Subformat = (typeof SUBFORMATS)[number];
@@ -32,3 +33,14 @@ export const vmdkOptions = z
   .strict();
 
 export type VmdkOptions = z.infer<typeof vmdkOptions>;
+
+/** Options for a new disk like the one `info` describes (convert -n): its subformat, adapter and hardware version. */
+export function recreateVmdkOptions(info: FormatInfo): Record<string, unknown> {
+  const d = info.formatSpecific ?? {};
+  const adapter = d['adapter-type'];
+  return definedOnly({
+    subformat: info.subformat,
+    adapter_type: (ADAPTER_TYPES as readonly unknown[]).includes(adapter) ? adapter : undefined,
+    hwversion: d['hw-version'],
+  });
+}

@@ -16,6 +16,7 @@ import {
   FLAG_NEWLINE_DETECT,
   FLAG_REDUNDANT_GD,
   FLAG_ZEROED_GRAIN_GTE,
+  GTE_ZEROED,
   MAX_EXTENT_SECTORS,
   NEWLINE_CHECK,
   SECTOR,
@@ -110,6 +111,8 @@ export class SparseExtentWriter implements ExtentWriter {
   private constructor(
     private readonly sink: ByteSink,
     private readonly plan: SparsePlan,
+    /** A delta over a parent: a zero grain must read as zeros, not as the parent's bytes. */
+    private readonly zeroGrains: 'skip' | 'store' | 'mark',
   ) {
     this.grainBytes = plan.grainSectors * SECTOR;
     this.nextGrain = plan.overHead;
@@ -117,7 +120,8 @@ export class SparseExtentWriter implements ExtentWriter {
   }
 
   /** Writes header, descriptor and both directories; the tables stay holes until they get entries. */
-  static async create(sink: ByteSink, plan: SparsePlan, descriptor: string | undefined, zeroedGrain: boolean): Promise<SparseExtentWriter> {
+  /** `overParent`: the extent belongs to a delta link, so zero grains are stored (or marked, with zeroed grains). */
+  static async create(sink: ByteSink, plan: SparsePlan, descriptor: string | undefined, zeroedGrain: boolean, overParent = false): Promise<SparseExtentWriter> {
     if (!sink.seekable) throw new UsageError('a sparse VMDK extent cannot be written to a pipe; use subformat=streamOptimized', { file: sink.name });
     const head = new Uint8Array((plan.descriptorOffset + plan.descriptorSectors) * SECTOR);
     head.set(
@@ -145,7 +149,7 @@ export class SparseExtentWriter implements ExtentWriter {
       for (let i = 0; i < plan.gtCount; i++) dir[i] = dirSector + plan.gdSectors + i * plan.gtSectors;
       await sink.write(dirSector * SECTOR, tableBytes(dir));
     }
-    return new SparseExtentWriter(sink, plan);
+    return new SparseExtentWriter(sink, plan, !overParent ? 'skip' : zeroedGrain ? 'mark' : 'store');
   }
 
   private async flushGt(): Promise<void> {
@@ -181,7 +185,8 @@ export class SparseExtentWriter implements ExtentWriter {
     for (let at = 0; at < data.length; at += G) {
       const chunk = data.subarray(at, Math.min(data.length, at + G));
       const grain = (offset + at) / G;
-      if (isZero(chunk)) {
+      const zero = this.zeroGrains !== 'store' && isZero(chunk);
+      if (zero && this.zeroGrains === 'skip') {
         await flushRun(at);
         continue;
       }
@@ -189,6 +194,12 @@ export class SparseExtentWriter implements ExtentWriter {
       if (gtIndex !== this.gtIndex) {
         await flushRun(at);
         await this.enterGt(gtIndex);
+      }
+      if (zero) {
+        await flushRun(at);
+        this.gt[grain - gtIndex * this.plan.gtEntries] = GTE_ZEROED;
+        this.gtDirty = true;
+        continue;
       }
       if (runStart < 0) {
         runStart = at;

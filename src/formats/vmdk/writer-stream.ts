@@ -60,9 +60,12 @@ export interface StreamWriterParams {
   descriptor: string;
   parallelism?: number;
   grainSectors?: number;
+  /** A delta over a parent: zero grains are stored, since a missing grain would show the parent. */
+  overParent?: boolean;
 }
 
 export class StreamOptimizedWriter implements ImageWriter {
+  private readonly overParent: boolean;
   readonly blockSize: number;
   private readonly grainSectors: number;
   private readonly capacityBytes: number;
@@ -84,6 +87,7 @@ export class StreamOptimizedWriter implements ImageWriter {
     descriptorSectors: number,
     overHead: number,
   ) {
+    this.overParent = p.overParent ?? false;
     this.grainSectors = p.grainSectors ?? DEFAULT_GRAIN_SECTORS;
     this.blockSize = this.grainSectors * SECTOR;
     this.capacityBytes = p.capacitySectors * SECTOR;
@@ -187,7 +191,7 @@ export class StreamOptimizedWriter implements ImageWriter {
     this.low = offset + data.length;
     for (let at = 0; at < data.length; at += G) {
       const chunk = data.subarray(at, Math.min(data.length, at + G));
-      if (isZero(chunk)) continue;
+      if (!this.overParent && isZero(chunk)) continue;
       const grain = (offset + at) / G;
       // The last grain covers up to the capacity (whole sectors): readers expect that many bytes.
       const length = Math.min(G, this.capacityBytes - grain * G);

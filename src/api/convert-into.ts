@@ -1,0 +1,145 @@
+/**
+ * convert -n: converting into an image that already exists, as qemu-img does for targets
+ * created beforehand (a block device, an LVM volume, an image made with chosen options).
+ *
+ * - A raw target (a file or a block device) is written in place: its length is kept, source data
+ *   lands at the same offsets, and zero runs are zeroed only where the target does not already
+ *   read as zeros (skipped entirely with --target-is-zero). Like qemu-img, this is not atomic.
+ * - Any other format is rewritten whole, atomically, as a new image with the target's own layout
+ *   (cluster size, version, subformat…) and size: the source's content, then whatever the target
+ *   held past the source's end. Nothing half-written ever replaces it.
+ */
+import { realpathSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { UnsupportedFeatureError, UsageError } from '../errors.js';
+import { detectSource } from '../formats/detect.js';
+import { openImage } from '../formats/open.js';
+import { byName } from '../formats/registry.js';
+import { RawWriter } from '../formats/raw/writer.js';
+import { ExtendedReader } from '../formats/shared/extended-reader.js';
+import { parseDriverOptions } from '../formats/shared/options.js';
+import type { FormatDriver, ImageReader } from '../formats/types.js';
+import { AtomicOutput } from '../stream/atomic.js';
+import { retryingSink } from '../stream/retry.js';
+import { FileSink } from '../stream/sink.js';
+import { FileSource } from '../stream/source.js';
+import { copyInto, openConvertSource, rawOptionsOf, refuseSourceAsOutput, type ConvertOptions, type ConvertResult } from './convert.js';
+
+/** The target's format: -O when given (it must agree with the content), else what the content says. */
+async function targetDriver(path: string, opts: ConvertOptions): Promise<FormatDriver> {
+  const probe = await FileSource.open(path);
+  let detected: string;
+  try {
+    detected = (await detectSource(probe)).format;
+  } finally {
+    await probe.close();
+  }
+  if (!opts.format) return byName(detected);
+  const driver = byName(opts.format);
+  // Raw is what unrecognised content detects as; anything else is a real image we would destroy.
+  if (detected !== 'raw' && detected !== driver.name && !opts.force) {
+    throw new UsageError(`output ${path} holds a ${detected} image, not ${driver.name}; pass -O ${detected} to convert into it, or --force to overwrite it as ${driver.name}`, {
+      file: path,
+    });
+  }
+  return driver;
+}
+
+function tooSmall(path: string, target: number, source: number): UsageError {
+  return new UsageError(`output file is smaller than input file (${target} < ${source} bytes); grow it first (guestkit resize) or drop -n`, { file: path });
+}
+
+export async function convertInto(opts: ConvertOptions): Promise<ConvertResult> {
+  const started = performance.now();
+  if (opts.output === '-') throw new UsageError('-n writes into an existing image file; it cannot write to standard output');
+  const exists = await stat(opts.output).then(
+    () => true,
+    () => false,
+  );
+  if (!exists) throw new UsageError(`output ${opts.output} does not exist; -n converts into an existing image: create it first (guestkit create) or drop -n`, { file: opts.output });
+  // A symlinked target is replaced where it points, not turned into a file.
+  const path = realpathSync(opts.output);
+  const driver = await targetDriver(path, opts);
+  if (opts.compress && !driver.capabilities.compression) throw new UsageError(`format ${driver.name} does not support compression (-c)`);
+
+  const reader = await openConvertSource(opts);
+  try {
+    refuseSourceAsOutput(reader, path);
+    const done = driver.name === 'raw' ? await intoRaw(reader, path, opts) : await rewrite(reader, driver, path, opts);
+    return {
+      success: true,
+      source: opts.source,
+      output: opts.output,
+      sourceFormat: reader.format,
+      format: driver.name,
+      virtualSize: reader.virtualSize,
+      outputSize: (await stat(path)).size,
+      bytesRead: done.bytesRead,
+      unchangedBytes: 0,
+      seconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    await reader.close();
+  }
+}
+
+async function intoRaw(reader: ImageReader, path: string, opts: ConvertOptions): Promise<{ bytesRead: number }> {
+  const target = await FileSource.open(path);
+  try {
+    if (target.size! < reader.virtualSize) throw tooSmall(opts.output, target.size!, reader.virtualSize);
+    const file = await FileSink.open(path, 'r+', opts.output);
+    const sink = retryingSink(opts.io?.sink ? opts.io.sink(file) : file, opts.retry);
+    try {
+      const writer = new RawWriter(sink, target.size!, false, { source: target, isZero: opts.targetIsZero ?? false });
+      const stats = await copyInto(reader, writer, opts);
+      if (opts.durable ?? true) await sink.sync();
+      return stats;
+    } finally {
+      await sink.close();
+    }
+  } finally {
+    await target.close();
+  }
+}
+
+async function rewrite(reader: ImageReader, driver: FormatDriver, path: string, opts: ConvertOptions): Promise<{ bytesRead: number }> {
+  if (!driver.create || !driver.recreateOptions) throw new UnsupportedFeatureError(`converting into an existing ${driver.name} image (-n) is not supported`, { file: opts.output });
+  const target = await openImage(path, { format: driver.name, openBacking: false, name: opts.output });
+  let output: AtomicOutput | undefined;
+  try {
+    const info = target.info();
+    if (info.backingFile) {
+      throw new UnsupportedFeatureError(`output ${opts.output} has a backing file (${info.backingFile}); -n into an overlay is not supported: convert with -B instead`, {
+        file: opts.output,
+      });
+    }
+    if (target.virtualSize < reader.virtualSize) throw tooSmall(opts.output, target.virtualSize, reader.virtualSize);
+    // The target's layout, with the user's -o on top.
+    const options = parseDriverOptions(driver.optionsSchema, driver.name, { ...driver.recreateOptions(info), ...rawOptionsOf(opts) });
+    // Past the source's end the target keeps its own bytes, unless it is known to read as zeros.
+    const keepTail = !opts.targetIsZero && target.virtualSize > reader.virtualSize;
+    const content = new ExtendedReader(reader, target.virtualSize, keepTail ? target : undefined);
+    let sink;
+    ({ output, sink } = await AtomicOutput.create(path, { force: true, durable: opts.durable }));
+    sink = retryingSink(opts.io?.sink ? opts.io.sink(sink) : sink, opts.retry);
+    const out = output;
+    const writer = await driver.create(sink, {
+      virtualSize: target.virtualSize,
+      options: options as Record<string, unknown>,
+      compress: opts.compress,
+      parallelism: opts.parallelism,
+      path,
+      file: opts.output,
+      allocation: () => content.extents(),
+      openSideFile: (p) => out.add(p),
+    });
+    const stats = await copyInto(content, writer, opts);
+    await output.commit();
+    return stats;
+  } catch (e) {
+    await output?.discard();
+    throw e;
+  } finally {
+    await target.close();
+  }
+}
