@@ -43,3 +43,4 @@ export { createImage, type CreateOptions } from './api/create.js';
 export { mapImage, type MapEntry } from './api/map.js';
 export { imageInfoChain } from './api/info.js';
 export { measure, CountingSink, type MeasureOptions, type MeasureResult } from './api/measure.js';
+export { resize, parseResizeSize, type ResizeImageOptions, type ResizeResult, type ResizeTarget } from './api/resize.js';

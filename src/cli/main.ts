@@ -156,6 +156,23 @@ export function buildProgram(): Command {
     .addHelpText('after', '\nExamples:\n  guestkit measure -O qcow2 disk.vmdk\n  guestkit measure -O vhd --size 20G --output json')
     .action(async (source, opts) => (await import('./measure.js')).run(source, opts));
 
+  program
+    .command('resize')
+    .description('change the virtual size of an image in place, as qemu-img resize (raw, qcow2 grow, vhd, vdi grow)')
+    .argument('[image]', 'image file')
+    .argument('[size]', 'new size with optional K, M, G, T suffix; +SIZE grows by, -SIZE shrinks by')
+    .option('-f, --format <fmt>', 'image format (detected when omitted)')
+    .option('--shrink', 'allow the image to become smaller (data past the new end is lost)')
+    .option('-q, --quiet', 'print nothing')
+    .option('--allow-outside', "read a qcow2 backing image's size outside the image folder")
+    // A negative size ("-1G") is an argument, not an option (qemu-img takes it out of argv before getopt).
+    .allowUnknownOption()
+    .addHelpText(
+      'after',
+      '\nExamples:\n  guestkit resize disk.qcow2 20G\n  guestkit resize disk.vhd +1G\n  guestkit resize -f raw --shrink disk.img -512M\n\nNothing is written to a backing file.',
+    )
+    .action(async (image, size, opts) => (await import('./resize.js')).run(image, size, opts));
+
   registerPipelineCommand(program);
 
   return program;

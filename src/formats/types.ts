@@ -6,6 +6,7 @@
 import type { z } from 'zod';
 import type { ByteSource } from '../stream/source.js';
 import type { ByteSink } from '../stream/sink.js';
+import type { ResizeOptions, ResizeResult, ResizeTarget } from './shared/resize.js';
 
 /** A run of the virtual disk, as `qemu-img map` describes it. */
 export interface Extent {
@@ -193,4 +194,6 @@ export interface FormatDriver {
   recreateOptions?(info: FormatInfo): Record<string, unknown>;
   /** Checks metadata consistency (formats that have metadata to check). */
   check?(source: ByteSource, ctx: OpenContext): Promise<CheckResult>;
+  /** Changes the virtual size of the image file at `path` in place (qemu-img resize); never touches a backing file. */
+  resize?(path: string, target: ResizeTarget, opts: ResizeOptions): Promise<ResizeResult>;
 }

@@ -7,6 +7,7 @@ import { checkQcow2 } from './check.js';
 import { qcow2OptionsSchema, recreateQcow2Options, resolveConfig } from './options.js';
 import { probeQcow2 } from './probe.js';
 import { openQcow2 } from './reader.js';
+import { resizeQcow2 } from './resize.js';
 import { Qcow2StreamWriter } from './stream-writer.js';
 import { Qcow2Writer } from './writer.js';
 
@@ -26,4 +27,5 @@ export const qcow2Driver: FormatDriver = {
   },
   recreateOptions: recreateQcow2Options,
   check: checkQcow2,
+  resize: resizeQcow2,
 };

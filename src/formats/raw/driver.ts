@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { UnsupportedFeatureError } from '../../errors.js';
 import type { FormatDriver } from '../types.js';
 import { RawReader } from './reader.js';
+import { resizeRaw } from './resize.js';
 import { RawWriter } from './writer.js';
 
 export const rawOptions = z
@@ -30,4 +31,5 @@ export const rawDriver: FormatDriver = {
     const opts = rawOptions.parse(spec.options);
     return new RawWriter(sink, spec.virtualSize, opts.zeroes ?? false);
   },
+  resize: resizeRaw,
 };

@@ -5,6 +5,7 @@ import { checkVdi } from './check.js';
 import { recreateVdiOptions, vdiOptions, type VdiOptions } from './options.js';
 import { probeVdi } from './probe.js';
 import { openVdi } from './reader.js';
+import { resizeVdi } from './resize.js';
 import { createVdiWriter } from './writer.js';
 
 export const vdiDriver: FormatDriver = {
@@ -18,4 +19,5 @@ export const vdiDriver: FormatDriver = {
   create: (sink, spec) => createVdiWriter(sink, spec, parseDriverOptions<VdiOptions>(vdiOptions, 'vdi', spec.options)),
   recreateOptions: recreateVdiOptions,
   check: (source, ctx) => checkVdi(source, ctx),
+  resize: resizeVdi,
 };

@@ -7,6 +7,7 @@ import { parseDriverOptions } from '../shared/options.js';
 import { recreateVhdOptions, vhdOptions, type VhdOptions } from './options.js';
 import { probeVhd } from './probe.js';
 import { openVhd } from './reader.js';
+import { resizeVhd } from './resize.js';
 import { createVhdWriter } from './writer.js';
 
 export const vhdDriver: FormatDriver = {
@@ -21,4 +22,5 @@ export const vhdDriver: FormatDriver = {
   open: (source, ctx) => openVhd(source, ctx),
   create: (sink, spec) => createVhdWriter(sink, spec, parseDriverOptions<VhdOptions>(vhdOptions, 'vhd', spec.options)),
   recreateOptions: recreateVhdOptions,
+  resize: resizeVhd,
 };

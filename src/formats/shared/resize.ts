@@ -1,0 +1,98 @@
+/**
+ * What every format's in-place resize shares: the request and result types, turning `+SIZE` /
+ * `-SIZE` into an absolute size against the current size as the format measures it, the shrink
+ * rules qemu-img applies (block/qemu-img.c img_resize), and the one file handle pair a resize
+ * reads and writes through.
+ *
+ * Each format decides its own rounding (raw keeps bytes, qcow2 needs sectors, VHD a CHS geometry,
+ * VDI sectors) before the shrink rule is applied to the size it would really write.
+ */
+import { UnsupportedFeatureError, UsageError } from '../../errors.js';
+import { FileSink } from '../../stream/sink.js';
+import { FileSource } from '../../stream/source.js';
+import type { OpenContext } from '../types.js';
+
+/** An absolute virtual size, or a change of the current one (qemu-img resize IMAGE [+|-]SIZE). */
+export type ResizeTarget = { size: number } | { delta: number };
+
+export interface ResizeOptions {
+  /** Allow the image to become smaller (qemu-img --shrink); data past the new end is lost. */
+  shrink: boolean;
+  /** Name of the image in messages. */
+  file: string;
+  /**
+   * The policy open() gets (path confinement, chain limits). A resize never changes a backing
+   * file; qcow2 only reads its backing image's size, to know whether growing would uncover it.
+   */
+  ctx: OpenContext;
+}
+
+export interface ResizeResult {
+  format: string;
+  /** Virtual size before, as the format reads it. */
+  oldSize: number;
+  /** Virtual size after, as the format reads it (the request after the format's rounding). */
+  newSize: number;
+}
+
+/** The requested size in bytes, before any rounding of the format. */
+export function targetSize(target: ResizeTarget, current: number, file: string): number {
+  const size = 'size' in target ? target.size : current + target.delta;
+  if (!Number.isSafeInteger(size)) throw new UsageError(`new image size ${size} is not a whole number of bytes below 2^53`, { file });
+  // qemu-img: "New image size must be positive" (0 included).
+  if (size <= 0) throw new UsageError('new image size must be positive', { file });
+  return size;
+}
+
+/**
+ * qemu-img's rule: a smaller size needs --shrink. `canShrink` false means the format cannot shrink
+ * at all, which is said whether or not --shrink was given.
+ */
+export function checkShrink(newSize: number, current: number, opts: ResizeOptions, format: string, canShrink: boolean, why = ''): void {
+  if (newSize >= current) return;
+  if (!canShrink) {
+    throw new UnsupportedFeatureError(`shrinking ${format} images is not supported${why ? `: ${why}` : ''}`, { file: opts.file });
+  }
+  if (!opts.shrink) {
+    throw new UsageError(
+      `use the --shrink option to perform a shrink operation (${current} → ${newSize} bytes deletes all data beyond the new end)`,
+      { file: opts.file },
+    );
+  }
+}
+
+/** A read handle (the format's parsers take a ByteSource) and a write handle on one image file. */
+export interface ImageFile {
+  source: FileSource;
+  sink: FileSink;
+  close(): Promise<void>;
+}
+
+export async function openForResize(path: string, file: string): Promise<ImageFile> {
+  const source = await FileSource.open(path, file);
+  let sink: FileSink;
+  try {
+    sink = await FileSink.open(path, 'r+', file);
+  } catch (e) {
+    await source.close();
+    throw e;
+  }
+  return {
+    source,
+    sink,
+    async close() {
+      await sink.close();
+      await source.close();
+    },
+  };
+}
+
+/** Runs `body` on the image opened for resizing, closing it whatever happens. */
+export async function withImageFile<T>(path: string, file: string, body: (f: ImageFile) => Promise<T>): Promise<T> {
+  const f = await openForResize(path, file);
+  try {
+    return await body(f);
+  } finally {
+    await f.close();
+  }
+}
