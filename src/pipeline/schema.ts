@@ -8,7 +8,7 @@
  * value at a time; rules that relate fields (convert needs an output, verify comes after
  * convert) live in resolve.ts, where defaults have been merged in.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { DEFAULT_RETRY } from '../stream/retry.js';
 
 export const STAGE_NAMES = ['detect', 'inspect-info', 'convert', 'verify', 'checksum', 'copy-to'] as const;

@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, readFile, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import { z } from 'zod';
+import * as z from 'zod';
 import { UsageError, toIoError } from '../errors.js';
 import { AtomicOutput } from '../stream/atomic.js';
 import type { ResolvedDisk } from './resolve.js';

@@ -2,7 +2,7 @@
  * qcow2 creation options: the names and meanings of `qemu-img create -f qcow2 -o …`, checked
  * with QEMU's rules (block/qcow2.c qcow2_co_create) and QEMU's wording where it has one.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { UnsupportedFeatureError, UsageError } from '../../errors.js';
 import { isPowerOfTwo, roundUp } from '../shared/bounds.js';
 import { definedOnly, zBool, zSize } from '../shared/options.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { UnsupportedFeatureError } from '../../errors.js';
 import type { FormatDriver } from '../types.js';
 import { RawReader } from './reader.js';

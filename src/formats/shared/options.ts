@@ -2,7 +2,7 @@
  * Parsing of `-o key=value,...` option strings and the zod pieces that format schemas share.
  * qemu-img spells booleans on/off and sizes with K/M/G/T suffixes; we accept the same.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { UsageError } from '../../errors.js';
 
 const SUFFIX: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5, e: 1024 ** 6 };

@@ -1,5 +1,5 @@
 /** `-o` options of the VDI writer, as qemu-img's vdi driver: only `static`. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { zBool } from '../shared/options.js';
 import type { FormatInfo } from '../types.js';
 

@@ -3,7 +3,7 @@
  * block_size, which qemu's vpc driver does not offer (it always writes 2 MiB blocks; Hyper-V
  * also uses 512 KiB) and which makes small-block images for tests and tools that want them.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { isPowerOfTwo } from '../shared/bounds.js';
 import { definedOnly, zBool, zSize } from '../shared/options.js';
 import type { FormatInfo } from '../types.js';

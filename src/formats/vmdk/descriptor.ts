@@ -7,7 +7,7 @@
  * (sector `descriptorOffset`, NUL-padded). Unknown keys are kept; a line that is neither a comment,
  * a `key = value` pair nor an extent line is reported with its line number.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { CorruptImageError, UnsupportedFeatureError, UsageError } from '../../errors.js';
 
 export const EXTENT_ACCESS = ['RW', 'RDONLY', 'NOACCESS'] as const;

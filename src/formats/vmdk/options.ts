@@ -3,7 +3,7 @@
  * adapter_type, backing_file, backing_fmt, compat6, hwversion, subformat, toolsversion,
  * zeroed_grain"). A backing file makes a delta link (parentFileNameHint, parentCID).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { definedOnly, zBool } from '../shared/options.js';
 import type { FormatInfo } from '../types.js';
 
