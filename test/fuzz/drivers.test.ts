@@ -8,32 +8,19 @@ import fc from 'fast-check';
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { drivers, byName } from '../../src/formats/registry.js';
-import { exercise, mutate, mutation, seedImage, sparseContent } from './harness.js';
+import { behindMagic, exercise, mutate, mutation, SEED_VARIANTS, seedImage, sparseContent } from './harness.js';
 import { SHARED_IMAGES } from '../helpers/work.js';
 
 const SEED = 20261125;
 const RUNS = Number(process.env.GUESTKIT_FUZZ_RUNS ?? 60);
 const REGRESSIONS = new URL('./regressions/', import.meta.url).pathname;
 
-const MAGIC: Record<string, number[]> = {
-  qcow2: [0x51, 0x46, 0x49, 0xfb, 0, 0, 0, 3],
-  vmdk: [...'KDMV'].map((c) => c.charCodeAt(0)),
-  vhd: [...'conectix'].map((c) => c.charCodeAt(0)),
-  vdi: [],
-  raw: [],
-};
-
 describe('fuzzing every reader', () => {
   for (const d of drivers().filter((x) => x.open && x.capabilities.read)) {
     it(`${d.name}: arbitrary bytes behind its magic never escape as anything but a GuestkitError`, async () => {
       await fc.assert(
         fc.asyncProperty(fc.uint8Array({ minLength: 0, maxLength: 16384 }), async (body) => {
-          const magic = MAGIC[d.name] ?? [];
-          const bytes = new Uint8Array(Math.max(body.length, magic.length));
-          bytes.set(body);
-          bytes.set(magic);
-          if (d.name === 'vdi' && bytes.length >= 0x44) new DataView(bytes.buffer).setUint32(0x40, 0xbeda107f, true);
-          await exercise(d, bytes);
+          await exercise(d, behindMagic(d.name, body));
         }),
         { numRuns: RUNS, seed: SEED },
       );
@@ -41,8 +28,8 @@ describe('fuzzing every reader', () => {
 
     it.runIf(Boolean(d.create && d.capabilities.write))(`${d.name}: images from our writer, mutated, never escape as anything but a GuestkitError`, async () => {
       await fc.assert(
-        fc.asyncProperty(sparseContent, fc.array(mutation, { minLength: 1, maxLength: 4 }), async (content, muts) => {
-          const seed = await seedImage(d, content);
+        fc.asyncProperty(sparseContent, fc.nat(SEED_VARIANTS[d.name]?.length ?? 1), fc.array(mutation, { minLength: 1, maxLength: 4 }), async (content, variant, muts) => {
+          const seed = await seedImage(d, content, variant);
           expect(seed).toBeDefined();
           const clean = await exercise(d, seed!);
           expect(clean.ok, String(clean.error)).toBe(true);

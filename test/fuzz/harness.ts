@@ -72,14 +72,45 @@ export async function exercise(driver: FormatDriver, bytes: Uint8Array): Promise
   }
 }
 
+/** Bytes each format's parser needs to see before it parses anything further (arbitrary bytes go behind them). */
+export const MAGIC: Record<string, Array<[number, number[]]>> = {
+  qcow2: [[0, [0x51, 0x46, 0x49, 0xfb, 0, 0, 0, 3]]],
+  vmdk: [[0, [...'KDMV'].map((c) => c.charCodeAt(0))]],
+  vhd: [[0, [...'conectix'].map((c) => c.charCodeAt(0))]],
+  vdi: [[0x40, [0x7f, 0x10, 0xda, 0xbe]]],
+  raw: [],
+};
+
+/** `body` with the driver's magic written over it (lengthened to hold it). */
+export function behindMagic(driver: string, body: Uint8Array): Uint8Array {
+  const marks = MAGIC[driver] ?? [];
+  const need = Math.max(body.length, ...marks.map(([at, m]) => at + m.length));
+  const bytes = new Uint8Array(need);
+  bytes.set(body);
+  for (const [at, m] of marks) bytes.set(m, at);
+  return bytes;
+}
+
+/** The layouts each writer can produce, so mutations reach every subformat's parser. */
+export const SEED_VARIANTS: Record<string, Array<{ options?: Record<string, unknown>; compress?: boolean }>> = {
+  qcow2: [{}, { options: { compat: '0.10' } }, { options: { cluster_size: '4k' } }, { options: { extended_l2: 'on' } }, { compress: true }],
+  vmdk: [{}, { options: { subformat: 'streamOptimized' } }, { options: { zeroed_grain: 'on' } }],
+  vhd: [{}, { options: { subformat: 'fixed' } }, { options: { block_size: '4k' } }],
+  vdi: [{}, { options: { static: 'on' } }],
+  raw: [{}],
+};
+
 /** A valid image made by our own writer from random sparse content, when the driver can write. */
-export async function seedImage(driver: FormatDriver, content: Uint8Array, options: Record<string, unknown> = {}): Promise<Uint8Array | undefined> {
+export async function seedImage(driver: FormatDriver, content: Uint8Array, variant = 0): Promise<Uint8Array | undefined> {
   if (!driver.create || !driver.capabilities.write) return undefined;
+  const variants = SEED_VARIANTS[driver.name] ?? [{}];
+  const { options = {}, compress } = variants[variant % variants.length];
   const sink = new BufferSink(`seed.${driver.extensions[0]}`);
   const reader = new RawReader(new BufferSource(content), content.length, undefined);
   const writer = await driver.create(sink, {
     virtualSize: content.length,
     options: driver.optionsSchema ? (driver.optionsSchema.parse(options) as Record<string, unknown>) : {},
+    compress,
     file: sink.name,
     allocation: () => reader.extents(),
   });
