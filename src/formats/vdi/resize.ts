@@ -130,7 +130,7 @@ async function zeroRange(f: ImageFile, from: number, to: number): Promise<void> 
   for (let at = from; at < to; at += zeros.length) await f.sink.write(at, zeros.subarray(0, Math.min(zeros.length, to - at)));
 }
 
-/** Copies one block (extra area + data) to `to`; past the end of the file, zero runs stay holes. */
+/** Copies one block (extra area + data) to `to`; past the end of the file, zero runs stay holes (but the file covers the block). */
 async function copyBlock(f: ImageFile, from: number, to: number, stride: number, fileSize: number): Promise<void> {
   const buf = new Uint8Array(Math.min(CHUNK, stride));
   for (let done = 0; done < stride; done += buf.length) {
@@ -138,7 +138,13 @@ async function copyBlock(f: ImageFile, from: number, to: number, stride: number,
     const got = (await f.source.readUpTo(from + done, n, buf.subarray(0, n))).length;
     if (got < n) buf.fill(0, got, n); // a short last block reads as zeros, as qemu reads it
     const bytes = buf.subarray(0, n);
-    if (to + done >= fileSize) await writeSkippingZeros(f.sink, to + done, bytes);
-    else await f.sink.write(to + done, bytes);
+    if (to + done < fileSize) {
+      await f.sink.write(to + done, bytes);
+      continue;
+    }
+    // The last sector is always written, so the file holds the whole block (readers require it).
+    const keep = done + n === stride ? n - Math.min(n, 512) : n;
+    await writeSkippingZeros(f.sink, to + done, bytes.subarray(0, keep));
+    if (keep < n) await f.sink.write(to + done + keep, bytes.subarray(keep));
   }
 }
