@@ -3,7 +3,7 @@
  * the work (src/formats/<format>/resize.ts); here the format is found and the size is read.
  * Only the named image changes: a backing file is never written.
  */
-import { UnsupportedFeatureError } from '../errors.js';
+import { UnsupportedFeatureError, UsageError } from '../errors.js';
 import { detectSource } from '../formats/detect.js';
 import { rootContext } from '../formats/open.js';
 import { byName } from '../formats/registry.js';
@@ -34,7 +34,13 @@ export function parseResizeSize(text: string): ResizeTarget {
 }
 
 export async function resize(opts: ResizeImageOptions): Promise<ResizeResult> {
-  const target: ResizeTarget = typeof opts.size === 'number' ? { size: opts.size } : parseResizeSize(opts.size);
+  let target: ResizeTarget;
+  try {
+    target = typeof opts.size === 'number' ? { size: opts.size } : parseResizeSize(opts.size);
+  } catch (e) {
+    // Name the image in the message, as every other refusal does.
+    throw e instanceof UsageError ? new UsageError(e.detail, { file: opts.image }) : e;
+  }
   let driver;
   if (opts.format) driver = byName(opts.format);
   else {
