@@ -23,7 +23,8 @@ import { AtomicOutput } from '../stream/atomic.js';
 import { retryingSink } from '../stream/retry.js';
 import { FileSink } from '../stream/sink.js';
 import { FileSource } from '../stream/source.js';
-import { copyInto, openConvertSource, rawOptionsOf, refuseSourceAsOutput, type ConvertOptions, type ConvertResult } from './convert.js';
+import type { CopyStats } from '../stream/copy.js';
+import { atomicSink, convertResult, copyInto, createWriter, openConvertSource, rawOptionsOf, refuseSourceAsOutput, type ConvertOptions, type ConvertResult } from './convert.js';
 
 /** The target's format: -O when given (it must agree with the content), else what the content says. */
 async function targetDriver(path: string, opts: ConvertOptions): Promise<FormatDriver> {
@@ -66,24 +67,13 @@ export async function convertInto(opts: ConvertOptions): Promise<ConvertResult> 
   try {
     refuseSourceAsOutput(reader, path);
     const done = driver.name === 'raw' ? await intoRaw(reader, path, opts) : await rewrite(reader, driver, path, opts);
-    return {
-      success: true,
-      source: opts.source,
-      output: opts.output,
-      sourceFormat: reader.format,
-      format: driver.name,
-      virtualSize: reader.virtualSize,
-      outputSize: (await stat(path)).size,
-      bytesRead: done.bytesRead,
-      unchangedBytes: 0,
-      seconds: (performance.now() - started) / 1000,
-    };
+    return convertResult(opts, reader, driver, done, (await stat(path)).size, started);
   } finally {
     await reader.close();
   }
 }
 
-async function intoRaw(reader: ImageReader, path: string, opts: ConvertOptions): Promise<{ bytesRead: number }> {
+async function intoRaw(reader: ImageReader, path: string, opts: ConvertOptions): Promise<CopyStats> {
   const target = await FileSource.open(path);
   try {
     if (target.size! < reader.virtualSize) throw tooSmall(opts.output, target.size!, reader.virtualSize);
@@ -102,7 +92,7 @@ async function intoRaw(reader: ImageReader, path: string, opts: ConvertOptions):
   }
 }
 
-async function rewrite(reader: ImageReader, driver: FormatDriver, path: string, opts: ConvertOptions): Promise<{ bytesRead: number }> {
+async function rewrite(reader: ImageReader, driver: FormatDriver, path: string, opts: ConvertOptions): Promise<CopyStats> {
   if (!driver.create || !driver.recreateOptions) throw new UnsupportedFeatureError(`converting into an existing ${driver.name} image (-n) is not supported`, { file: opts.output });
   const target = await openImage(path, { format: driver.name, openBacking: false, name: opts.output });
   let output: AtomicOutput | undefined;
@@ -120,19 +110,8 @@ async function rewrite(reader: ImageReader, driver: FormatDriver, path: string, 
     const keepTail = !opts.targetIsZero && target.virtualSize > reader.virtualSize;
     const content = new ExtendedReader(reader, target.virtualSize, keepTail ? target : undefined);
     let sink;
-    ({ output, sink } = await AtomicOutput.create(path, { force: true, durable: opts.durable }));
-    sink = retryingSink(opts.io?.sink ? opts.io.sink(sink) : sink, opts.retry);
-    const out = output;
-    const writer = await driver.create(sink, {
-      virtualSize: target.virtualSize,
-      options: options as Record<string, unknown>,
-      compress: opts.compress,
-      parallelism: opts.parallelism,
-      path,
-      file: opts.output,
-      allocation: () => content.extents(),
-      openSideFile: (p) => out.add(p),
-    });
+    ({ output, sink } = await atomicSink(path, opts, true));
+    const writer = await createWriter(driver, sink, output, content, options, opts, path);
     const stats = await copyInto(content, writer, opts);
     await output.commit();
     return stats;

@@ -140,6 +140,42 @@ export async function copyInto(reader: ImageReader, writer: ImageWriter, opts: C
   }
 }
 
+/** An atomic output file (temporary name until commit) behind the retry layer and the test hooks. */
+export async function atomicSink(path: string, opts: ConvertOptions, force: boolean | undefined): Promise<{ output: AtomicOutput; sink: ByteSink }> {
+  const { output, sink } = await AtomicOutput.create(path, { force, durable: opts.durable });
+  return { output, sink: retryingSink(opts.io?.sink ? opts.io.sink(sink) : sink, opts.retry) };
+}
+
+/** The driver's writer for `content`, planned from its allocation map; side files join `output`. */
+export function createWriter(driver: FormatDriver, sink: ByteSink, output: AtomicOutput | undefined, content: ImageReader, options: unknown, opts: ConvertOptions, path: string | undefined): Promise<ImageWriter> {
+  return driver.create!(sink, {
+    virtualSize: content.virtualSize,
+    options: options as Record<string, unknown>,
+    compress: opts.compress,
+    parallelism: opts.parallelism,
+    path,
+    file: opts.output,
+    allocation: () => content.extents(),
+    openSideFile: output ? (p) => output.add(p) : undefined,
+  });
+}
+
+/** The result both kinds of conversion report. */
+export function convertResult(opts: ConvertOptions, reader: ImageReader, driver: FormatDriver, stats: Pick<CopyStats, 'bytesRead' | 'unchangedBytes'>, outputSize: number, started: number): ConvertResult {
+  return {
+    success: true,
+    source: opts.source,
+    output: opts.output,
+    sourceFormat: reader.format,
+    format: driver.name,
+    virtualSize: reader.virtualSize,
+    outputSize,
+    bytesRead: stats.bytesRead,
+    unchangedBytes: stats.unchangedBytes,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
 /**
  * The image an overlay output is made against (-B): opened from the output's folder, as it will
  * be once the output exists. The source's own backing, when it is that same file, marks the runs
@@ -195,36 +231,14 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
     } else {
       refuseSourceAsOutput(reader, opts.output);
       if (base) refuseSourceAsOutput(base.reader, opts.output);
-      ({ output, sink } = await AtomicOutput.create(opts.output, { force: opts.force, durable: opts.durable }));
-      sink = retryingSink(opts.io?.sink ? opts.io.sink(sink) : sink, opts.retry);
+      ({ output, sink } = await atomicSink(opts.output, opts, opts.force));
     }
-    const out = output;
-    const writer = await driver.create(sink, {
-      virtualSize: reader.virtualSize,
-      options: options as Record<string, unknown>,
-      compress: opts.compress,
-      parallelism: opts.parallelism,
-      path: opts.output === '-' ? undefined : opts.output,
-      file: opts.output,
-      allocation: () => reader.extents(),
-      openSideFile: out ? (p) => out.add(p) : undefined,
-    });
+    const writer = await createWriter(driver, sink, output, reader, options, opts, opts.output === '-' ? undefined : opts.output);
     const stats = await copyInto(reader, writer, opts, base);
     await output?.commit();
     if (!output) await sink.close();
     const outputSize = opts.output === '-' ? stats.bytesWritten : (await stat(opts.output)).size;
-    return {
-      success: true,
-      source: opts.source,
-      output: opts.output,
-      sourceFormat: reader.format,
-      format: driver.name,
-      virtualSize: reader.virtualSize,
-      outputSize,
-      bytesRead: stats.bytesRead,
-      unchangedBytes: stats.unchangedBytes,
-      seconds: (performance.now() - started) / 1000,
-    };
+    return convertResult(opts, reader, driver, stats, outputSize, started);
   } catch (e) {
     await output?.discard();
     throw e;
