@@ -404,6 +404,20 @@ function unknownIncompatible(bits: bigint, names: FeatureName[]): string {
 }
 
 /**
+ * The active L1 table must lie in the file: it is read whole, and a table that is not there must
+ * not decide an allocation (QEMU would read zeros past EOF).
+ */
+export function requireL1InFile(h: Pick<Qcow2Header, 'l1Size' | 'l1TableOffset'>, fileSize: number, file: string): void {
+  if (h.l1TableOffset + h.l1Size * 8 > fileSize) {
+    throw new CorruptImageError(`L1 table (${h.l1Size} entries at ${h.l1TableOffset}) lies past the end of the file (${fileSize} bytes)`, {
+      file,
+      field: 'l1_table_offset',
+      offset: 40,
+    });
+  }
+}
+
+/**
  * Reads and validates the whole header: fixed fields, extensions, backing file name. `fileSize`
  * bounds every read.
  */

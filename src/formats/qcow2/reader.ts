@@ -17,7 +17,7 @@ import { resolveConfined } from '../shared/paths.js';
 import type { Extent, FormatInfo, ImageReader, OpenContext } from '../types.js';
 import { bitmapInfo, readBitmapDirectory, type BitmapRecord } from './bitmaps.js';
 import { decompressCluster } from './compressed.js';
-import { readHeader, type Qcow2Header } from './header.js';
+import { readHeader, requireL1InFile, type Qcow2Header } from './header.js';
 import { bitmapAlloc, bitmapZero, entryHi, entryLo, L2Tables } from './l2.js';
 import {
   ClusterType,
@@ -268,16 +268,8 @@ export async function openQcow2(source: ByteSource, ctx: OpenContext): Promise<Q
   const header = await readHeader(source, { file });
   const warnings = header.warnings;
 
-  // The active L1 table must be in the file: it is read whole, and its size must not exceed what
-  // the file holds (QEMU would read zeros past EOF; we refuse to allocate for a table that is not there).
+  requireL1InFile(header, fileSize, file);
   const l1Bytes = header.l1Size * 8;
-  if (header.l1TableOffset + l1Bytes > fileSize) {
-    throw new CorruptImageError(`L1 table (${header.l1Size} entries at ${header.l1TableOffset}) lies past the end of the file (${fileSize} bytes)`, {
-      file,
-      field: 'l1_table_offset',
-      offset: 40,
-    });
-  }
   const l1Buf = new Uint8Array(l1Bytes);
   if (l1Bytes) await source.read(header.l1TableOffset, l1Bytes, l1Buf);
   const l1 = new DataView(l1Buf.buffer);

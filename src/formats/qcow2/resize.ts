@@ -16,11 +16,11 @@
  * Shrinking is refused: it must discard the clusters past the new end, copy-on-write L2 tables that
  * snapshots share, and give back refcount blocks and file space.
  */
-import { CorruptImageError, LimitExceededError, TruncatedImageError, UnsupportedFeatureError, UsageError } from '../../errors.js';
+import { CorruptImageError, LimitExceededError, UnsupportedFeatureError, UsageError } from '../../errors.js';
 import { ceilDiv } from '../shared/bounds.js';
 import { resolveConfined } from '../shared/paths.js';
 import { checkShrink, targetSize, withImageFile, type ImageFile, type ResizeOptions, type ResizeResult, type ResizeTarget } from '../shared/resize.js';
-import { readHeader, type Qcow2Header } from './header.js';
+import { readHeader, requireL1InFile, type Qcow2Header } from './header.js';
 import {
   AUTOCLEAR_BITMAPS,
   AUTOCLEAR_DATA_FILE_RAW,
@@ -118,13 +118,7 @@ async function grow(f: ImageFile, h: Qcow2Header, newSize: number, file: string)
   }
   const fileSize = f.source.size;
   const oldL1Bytes = h.l1Size * 8;
-  if (h.l1TableOffset + oldL1Bytes > fileSize) {
-    throw new TruncatedImageError(`L1 table (${h.l1Size} entries at ${h.l1TableOffset}) lies past the end of the file (${fileSize} bytes)`, {
-      file,
-      field: 'l1_table_offset',
-      offset: 40,
-    });
-  }
+  requireL1InFile(h, fileSize, file);
   if (h.l1Size > 0 && ceilDiv(newL1 * 8, cs) === ceilDiv(oldL1Bytes, cs)) {
     // The new entries fit in the clusters the table already owns: clear them (nothing refers to
     // them while l1_size excludes them), then switch the size.

@@ -11,6 +11,7 @@ import { UnsupportedFeatureError, UsageError } from '../../errors.js';
 import { FileSink } from '../../stream/sink.js';
 import { FileSource } from '../../stream/source.js';
 import type { OpenContext } from '../types.js';
+import { writeSkippingZeros } from './sparse-write.js';
 
 /** An absolute virtual size, or a change of the current one (qemu-img resize IMAGE [+|-]SIZE). */
 export type ResizeTarget = { size: number } | { delta: number };
@@ -85,6 +86,34 @@ export async function openForResize(path: string, file: string): Promise<ImageFi
       await source.close();
     },
   };
+}
+
+/** Writes zeros over [from, to) of the image, 4 MiB at a time (bytes that must read as zeros and may not). */
+export async function writeZeros(f: ImageFile, from: number, to: number): Promise<void> {
+  const zeros = new Uint8Array(Math.min(4 * 1024 * 1024, Math.max(0, to - from)));
+  for (let at = from; at < to; at += zeros.length) await f.sink.write(at, zeros.subarray(0, Math.min(zeros.length, to - at)));
+}
+
+/**
+ * Copies [from, from + length) of the image to `to` (a block moving out of a table's way). Where the
+ * destination lies past the end the file had when opened, zero runs stay holes (they read as zeros),
+ * but the last sector is always written, so the file covers the whole copy.
+ */
+export async function copyWithin(f: ImageFile, from: number, to: number, length: number): Promise<void> {
+  const buf = new Uint8Array(Math.min(4 * 1024 * 1024, length));
+  for (let done = 0; done < length; done += buf.length) {
+    const n = Math.min(buf.length, length - done);
+    const got = (await f.source.readUpTo(from + done, n, buf.subarray(0, n))).length;
+    if (got < n) buf.fill(0, got, n); // past the end of the file: zeros, as qemu reads them
+    const bytes = buf.subarray(0, n);
+    if (to + done < f.source.size) {
+      await f.sink.write(to + done, bytes);
+      continue;
+    }
+    const keep = done + n === length ? n - Math.min(n, 512) : n;
+    await writeSkippingZeros(f.sink, to + done, bytes.subarray(0, keep));
+    if (keep < n) await f.sink.write(to + done + keep, bytes.subarray(keep));
+  }
 }
 
 /** Runs `body` on the image opened for resizing, closing it whatever happens. */

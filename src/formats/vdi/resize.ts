@@ -11,16 +11,13 @@
  */
 import { CorruptImageError, UnsupportedFeatureError, UsageError } from '../../errors.js';
 import { ceilDiv } from '../shared/bounds.js';
-import { checkShrink, targetSize, withImageFile, type ImageFile, type ResizeOptions, type ResizeResult, type ResizeTarget } from '../shared/resize.js';
-import { writeSkippingZeros } from '../shared/sparse-write.js';
+import { checkShrink, targetSize, withImageFile, writeZeros, copyWithin, type ImageFile, type ResizeOptions, type ResizeResult, type ResizeTarget } from '../shared/resize.js';
 import { randomUuid } from '../shared/uuid.js';
 import { checkVdiImage } from './check.js';
 import { readVdiImage, type VdiImage } from './image.js';
 import { BLOCK_FREE, HEADER_SECTOR, VDI_HEADER, isAllocated } from './layout.js';
 import { MAX_WRITE_BLOCKS, planVdi } from './writer.js';
 
-/** Bytes copied or zeroed per write. */
-const CHUNK = 4 * 1024 * 1024;
 
 export async function resizeVdi(path: string, target: ResizeTarget, opts: ResizeOptions): Promise<ResizeResult> {
   const file = opts.file;
@@ -71,7 +68,7 @@ async function grow(f: ImageFile, img: VdiImage, newSize: number, file: string):
     const entry = new Uint8Array(4);
     for (let b = 0; b < oldBlocks; b++) {
       if (!isAllocated(map[b]) || map[b] >= k) continue;
-      await copyBlock(f, blockAt(map[b], h.offData), blockAt(next, h.offData), stride, fileSize);
+      await copyWithin(f, blockAt(map[b], h.offData), blockAt(next, h.offData), stride);
       await f.sink.sync();
       map[b] = next++;
       new DataView(entry.buffer).setUint32(0, map[b], true);
@@ -89,7 +86,7 @@ async function grow(f: ImageFile, img: VdiImage, newSize: number, file: string):
     for (let b = oldBlocks; b < newBlocks; b++, allocated++) map[b] = next++;
     const from = blockAt(first, offData);
     const to = blockAt(next, offData);
-    if (from < fileSize) await zeroRange(f, from, Math.min(to, fileSize));
+    if (from < fileSize) await writeZeros(f, from, Math.min(to, fileSize));
     if (to > fileSize) await f.sink.setLength(to);
   }
   // 2. The part of the last block past the old size becomes disk: make it zeros.
@@ -97,7 +94,7 @@ async function grow(f: ImageFile, img: VdiImage, newSize: number, file: string):
   const last = Math.floor(img.virtualSize / img.blockSize);
   if (inBlock && isAllocated(map[last])) {
     const data = blockAt(map[last], offData) + img.blockExtra;
-    await zeroRange(f, data + inBlock, data + img.blockSize);
+    await writeZeros(f, data + inBlock, data + img.blockSize);
   }
   await f.sink.sync();
 
@@ -123,28 +120,4 @@ async function grow(f: ImageFile, img: VdiImage, newSize: number, file: string):
     await f.sink.write(0, head.subarray(0, Math.min(head.length, HEADER_SECTOR)));
   }
   await f.sink.sync();
-}
-
-async function zeroRange(f: ImageFile, from: number, to: number): Promise<void> {
-  const zeros = new Uint8Array(Math.min(CHUNK, Math.max(0, to - from)));
-  for (let at = from; at < to; at += zeros.length) await f.sink.write(at, zeros.subarray(0, Math.min(zeros.length, to - at)));
-}
-
-/** Copies one block (extra area + data) to `to`; past the end of the file, zero runs stay holes (but the file covers the block). */
-async function copyBlock(f: ImageFile, from: number, to: number, stride: number, fileSize: number): Promise<void> {
-  const buf = new Uint8Array(Math.min(CHUNK, stride));
-  for (let done = 0; done < stride; done += buf.length) {
-    const n = Math.min(buf.length, stride - done);
-    const got = (await f.source.readUpTo(from + done, n, buf.subarray(0, n))).length;
-    if (got < n) buf.fill(0, got, n); // a short last block reads as zeros, as qemu reads it
-    const bytes = buf.subarray(0, n);
-    if (to + done < fileSize) {
-      await f.sink.write(to + done, bytes);
-      continue;
-    }
-    // The last sector is always written, so the file holds the whole block (readers require it).
-    const keep = done + n === stride ? n - Math.min(n, 512) : n;
-    await writeSkippingZeros(f.sink, to + done, bytes.subarray(0, keep));
-    if (keep < n) await f.sink.write(to + done + keep, bytes.subarray(keep));
-  }
 }

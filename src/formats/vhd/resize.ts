@@ -13,8 +13,7 @@
  */
 import { CorruptImageError, UnsupportedFeatureError, UsageError } from '../../errors.js';
 import { ceilDiv, roundUp } from '../shared/bounds.js';
-import { checkShrink, targetSize, withImageFile, type ImageFile, type ResizeOptions, type ResizeResult, type ResizeTarget } from '../shared/resize.js';
-import { writeSkippingZeros } from '../shared/sparse-write.js';
+import { checkShrink, targetSize, withImageFile, writeZeros, copyWithin, type ImageFile, type ResizeOptions, type ResizeResult, type ResizeTarget } from '../shared/resize.js';
 import { readDynamicLayout, MAX_TABLE_ENTRIES, type DynamicLayout } from './dynamic.js';
 import { readFooter } from './footer.js';
 import { CURRENT_SIZE_CREATORS, createGeometry, decideVirtualSize, type CreateGeometry } from './geometry.js';
@@ -34,8 +33,6 @@ import { MAX_WRITE_ENTRIES } from './writer.js';
 
 /** BAT entries are 32-bit sector numbers; 0xFFFFFFFF means "not allocated". */
 const MAX_BAT_SECTOR = 0xffff_fffe;
-/** Bytes copied or zeroed per write. */
-const CHUNK = 4 * 1024 * 1024;
 
 export async function resizeVhd(path: string, target: ResizeTarget, opts: ResizeOptions): Promise<ResizeResult> {
   const file = opts.file;
@@ -77,11 +74,6 @@ function footerWithSize(footer: VhdFooter, g: CreateGeometry): Uint8Array {
   return buf;
 }
 
-/** Writes zeros over [from, to), a chunk at a time. */
-async function zeroRange(f: ImageFile, from: number, to: number): Promise<void> {
-  const zeros = new Uint8Array(Math.min(CHUNK, Math.max(0, to - from)));
-  for (let at = from; at < to; at += zeros.length) await f.sink.write(at, zeros.subarray(0, Math.min(zeros.length, to - at)));
-}
 
 /**
  * Fixed disk: the data is the file up to the footer. Growing writes the new footer at the new end
@@ -94,7 +86,7 @@ async function zeroRange(f: ImageFile, from: number, to: number): Promise<void> 
 async function resizeFixed(f: ImageFile, footerAt: number, oldSize: number, newSize: number, footer: Uint8Array): Promise<void> {
   await f.sink.write(newSize, footer);
   await f.sink.sync();
-  if (newSize > oldSize) await zeroRange(f, oldSize, Math.min(newSize, footerAt + FOOTER_SIZE));
+  if (newSize > oldSize) await writeZeros(f, oldSize, Math.min(newSize, footerAt + FOOTER_SIZE));
   await f.sink.setLength(newSize + FOOTER_SIZE);
   await f.sink.sync();
 }
@@ -136,7 +128,7 @@ async function growDynamic(f: ImageFile, d: DynamicLayout, footerAt: number, old
     const oldFooter = await f.source.read(footerAt, FOOTER_SIZE);
     const moved = new Map<number, number>();
     for (const i of moving) {
-      await copyBlock(f, d.bat[i] * SECTOR, end, d.bitmapSize, stride);
+      await copyWithin(f, d.bat[i] * SECTOR, end, stride);
       moved.set(i, end / SECTOR);
       end += stride;
     }
@@ -179,17 +171,6 @@ async function growDynamic(f: ImageFile, d: DynamicLayout, footerAt: number, old
   await f.sink.sync();
 }
 
-/** Copies one block (bitmap + data) to `to`; zero runs of the data stay holes past the end of the file. */
-async function copyBlock(f: ImageFile, from: number, to: number, bitmapSize: number, stride: number): Promise<void> {
-  await f.sink.write(to, await f.source.read(from, bitmapSize));
-  const buf = new Uint8Array(Math.min(CHUNK, stride - bitmapSize));
-  for (let done = bitmapSize; done < stride; done += buf.length) {
-    const n = Math.min(buf.length, stride - done);
-    const part = await f.source.read(from + done, n, buf.subarray(0, n));
-    // The destination lies past the old footer: never written before, so skipped zeros read as zeros.
-    await writeSkippingZeros(f.sink, to + done, part);
-  }
-}
 
 /**
  * The bytes of the last block past the old size become part of the disk: make sure they read as
@@ -201,5 +182,5 @@ async function zeroTail(f: ImageFile, d: DynamicLayout, oldSize: number): Promis
   const e = d.bat[Math.floor(oldSize / d.blockSize)];
   if (e === BAT_UNUSED) return;
   const data = e * SECTOR + d.bitmapSize;
-  await zeroRange(f, data + inBlock, data + d.blockSize);
+  await writeZeros(f, data + inBlock, data + d.blockSize);
 }
