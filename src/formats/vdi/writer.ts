@@ -9,10 +9,9 @@
  */
 import { UsageError } from '../../errors.js';
 import type { ByteSink } from '../../stream/sink.js';
-import { BlockAssembler } from '../shared/block-assembler.js';
+import { BlockTableWriter } from '../shared/block-table-writer.js';
 import { FlatWriter } from '../shared/flat-writer.js';
-import { BlockSlots } from '../shared/block-slots.js';
-import { planAllocation } from '../shared/bitmap.js';
+import type { BlockSlots } from '../shared/block-slots.js';
 import { writeSkippingZeros } from '../shared/sparse-write.js';
 import { ceilDiv, roundUp } from '../shared/bounds.js';
 import { randomUuid } from '../shared/uuid.js';
@@ -93,65 +92,33 @@ export async function createVdiWriter(sink: ByteSink, spec: CreateSpec, opts: Vd
   return VdiDynamicWriter.create(sink, spec, plan);
 }
 
-class VdiDynamicWriter implements ImageWriter {
-  readonly blockSize = DEFAULT_BLOCK_SIZE;
-  private readonly assembler: BlockAssembler;
-  private headWritten = false;
+class VdiDynamicWriter extends BlockTableWriter {
+  static async create(sink: ByteSink, spec: CreateSpec, plan: Plan): Promise<VdiDynamicWriter> {
+    const slots = await BlockTableWriter.slotsFor(sink, spec, plan.blocks, DEFAULT_BLOCK_SIZE, plan.size, 'a dynamic VDI');
+    return new VdiDynamicWriter(sink, plan, slots, spec.file).start();
+  }
 
   private constructor(
-    private readonly sink: ByteSink,
+    sink: ByteSink,
     private readonly plan: Plan,
-    private readonly slots: BlockSlots,
-    private readonly file: string,
+    slots: BlockSlots,
+    file: string,
   ) {
-    this.assembler = new BlockAssembler(DEFAULT_BLOCK_SIZE, plan.size, (i, d) => this.emitBlock(i, d), file);
+    super(sink, slots, DEFAULT_BLOCK_SIZE, plan.size, file);
   }
 
-  static async create(sink: ByteSink, spec: CreateSpec, plan: Plan): Promise<VdiDynamicWriter> {
-    let slots: BlockSlots;
-    if (sink.seekable) slots = BlockSlots.onDemand(plan.blocks);
-    else {
-      if (!spec.allocation) throw new UsageError("writing a dynamic VDI to a pipe needs the source's allocation map; write to a file instead", { file: spec.file });
-      slots = BlockSlots.fromPlan(await planAllocation(spec.allocation(), DEFAULT_BLOCK_SIZE, plan.size));
-    }
-    const w = new VdiDynamicWriter(sink, plan, slots, spec.file);
-    if (!sink.seekable) await w.writeHead();
-    return w;
-  }
-
-  private async writeHead(): Promise<void> {
+  protected async writeHead(): Promise<void> {
     const slots = this.slots.slots;
     await this.sink.write(0, headerBytes(this.plan, 'dynamic', this.slots.count));
     // Unallocated slots are NO_SLOT = 0xFFFFFFFF, which is exactly VDI's "free" marker.
     await this.sink.write(this.plan.offBlocks, mapBytes(this.plan, (i) => slots[i]));
-    this.headWritten = true;
   }
 
-  private async emitBlock(index: number, data: Uint8Array): Promise<void> {
-    const slot = this.slots.take(index);
-    if (slot === undefined) {
-      throw new UsageError(`data arrived for block ${index}, which the source's allocation map said was empty; a pipe cannot take it`, {
-        file: this.file,
-        offset: index * DEFAULT_BLOCK_SIZE,
-      });
-    }
+  protected async storeBlock(slot: number, data: Uint8Array): Promise<void> {
     await writeSkippingZeros(this.sink, this.plan.offData + slot * DEFAULT_BLOCK_SIZE, data);
   }
 
-  write(offset: number, data: Uint8Array): Promise<void> {
-    return this.assembler.write(offset, data);
-  }
-
-  writeZeroes(offset: number, length: number): Promise<void> {
-    return this.assembler.writeZeroes(offset, length);
-  }
-
-  async finish(): Promise<void> {
-    await this.assembler.finish();
-    if (!this.headWritten) await this.writeHead();
-    // Planned blocks that received no data still occupy their place in a streamed image.
+  protected async writeTail(): Promise<void> {
     await this.sink.setLength(this.plan.offData + this.slots.count * DEFAULT_BLOCK_SIZE);
   }
-
-  async abort(): Promise<void> {}
 }

@@ -10,10 +10,9 @@
  */
 import { UsageError } from '../../errors.js';
 import type { ByteSink } from '../../stream/sink.js';
-import { BlockAssembler } from '../shared/block-assembler.js';
+import { BlockTableWriter } from '../shared/block-table-writer.js';
 import { FlatWriter } from '../shared/flat-writer.js';
-import { BlockSlots } from '../shared/block-slots.js';
-import { planAllocation } from '../shared/bitmap.js';
+import type { BlockSlots } from '../shared/block-slots.js';
 import { writeSkippingZeros } from '../shared/sparse-write.js';
 import { randomUuid } from '../shared/uuid.js';
 import type { CreateSpec, ImageWriter } from '../types.js';
@@ -37,25 +36,9 @@ export async function createVhdWriter(sink: ByteSink, spec: CreateSpec, opts: Vh
   return VhdDynamicWriter.create(sink, spec, geometry, footer, defaultBlockSize(opts));
 }
 
-class VhdDynamicWriter implements ImageWriter {
-  readonly blockSize: number;
-  private readonly assembler: BlockAssembler;
+class VhdDynamicWriter extends BlockTableWriter {
   /** Sector bitmap of a fully written block: every sector present (as qemu writes). */
   private readonly fullBitmap: Uint8Array;
-  private headWritten = false;
-
-  private constructor(
-    private readonly sink: ByteSink,
-    private readonly plan: DynamicPlan,
-    private readonly slots: BlockSlots,
-    private readonly footer: Uint8Array,
-    virtualSize: number,
-    private readonly file: string,
-  ) {
-    this.blockSize = Math.min(plan.blockSize, MAX_PREFERRED_BLOCK);
-    this.fullBitmap = new Uint8Array(plan.bitmapSize).fill(0xff);
-    this.assembler = new BlockAssembler(plan.blockSize, virtualSize, (i, d) => this.emitBlock(i, d), file);
-  }
 
   static async create(sink: ByteSink, spec: CreateSpec, geometry: CreateGeometry, footer: Uint8Array, blockSize: number): Promise<VhdDynamicWriter> {
     const plan = planDynamic(geometry.size, blockSize);
@@ -65,56 +48,37 @@ class VhdDynamicWriter implements ImageWriter {
     if ((slotOffset(plan, plan.entries) - plan.blockStride) / SECTOR > MAX_BAT_SECTOR) {
       throw new UsageError(`blocks of a ${geometry.size}-byte disk in ${blockSize}-byte blocks would lie beyond the 2 TiB a BAT entry can address`, { file: spec.file });
     }
-    let slots: BlockSlots;
-    if (sink.seekable) {
-      slots = BlockSlots.onDemand(plan.entries);
-    } else {
-      if (!spec.allocation) {
-        throw new UsageError("writing a dynamic VHD to a pipe needs the source's allocation map; write to a file instead", { file: spec.file });
-      }
-      slots = BlockSlots.fromPlan(await planAllocation(spec.allocation(), blockSize, geometry.size));
-    }
-    const w = new VhdDynamicWriter(sink, plan, slots, footer, geometry.size, spec.file);
-    // A pipe cannot be rewound: everything in front of the first block goes out now.
-    if (!sink.seekable) await w.writeHead();
-    return w;
+    const slots = await BlockTableWriter.slotsFor(sink, spec, plan.entries, blockSize, geometry.size, 'a dynamic VHD');
+    return new VhdDynamicWriter(sink, plan, slots, footer, geometry.size, spec.file).start();
   }
 
-  private async writeHead(): Promise<void> {
+  private constructor(
+    sink: ByteSink,
+    private readonly plan: DynamicPlan,
+    slots: BlockSlots,
+    private readonly footer: Uint8Array,
+    virtualSize: number,
+    file: string,
+  ) {
+    super(sink, slots, plan.blockSize, virtualSize, file, Math.min(plan.blockSize, MAX_PREFERRED_BLOCK));
+    this.fullBitmap = new Uint8Array(plan.bitmapSize).fill(0xff);
+  }
+
+  protected async writeHead(): Promise<void> {
     const p = this.plan;
     await this.sink.write(0, this.footer);
     await this.sink.write(p.headerOffset, dynamicHeaderBytes(p));
     await this.sink.write(p.tableOffset, batBytes(p, this.slots.slots));
-    this.headWritten = true;
   }
 
-  private async emitBlock(index: number, data: Uint8Array): Promise<void> {
-    const slot = this.slots.take(index);
-    if (slot === undefined) {
-      throw new UsageError(
-        `data arrived for block ${index} (offset ${index * this.plan.blockSize}), which the source's allocation map said was empty; a pipe cannot take it`,
-        { file: this.file, offset: index * this.plan.blockSize },
-      );
-    }
+  protected async storeBlock(slot: number, data: Uint8Array): Promise<void> {
     const at = slotOffset(this.plan, slot);
     await this.sink.write(at, this.fullBitmap);
     await writeSkippingZeros(this.sink, at + this.plan.bitmapSize, data);
   }
 
-  write(offset: number, data: Uint8Array): Promise<void> {
-    return this.assembler.write(offset, data);
-  }
-
-  writeZeroes(offset: number, length: number): Promise<void> {
-    return this.assembler.writeZeroes(offset, length);
-  }
-
-  async finish(): Promise<void> {
-    await this.assembler.finish();
-    if (!this.headWritten) await this.writeHead();
-    // Planned blocks that received no data still occupy their slots (a pipe already holds the BAT).
+  /** Planned blocks that received no data still occupy their slots (a pipe already holds the BAT). */
+  protected async writeTail(): Promise<void> {
     await this.sink.write(slotOffset(this.plan, this.slots.count), this.footer);
   }
-
-  async abort(): Promise<void> {}
 }

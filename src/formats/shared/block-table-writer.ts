@@ -1,0 +1,84 @@
+/**
+ * What the dynamic VHD and VDI writers share: data assembled into whole blocks (BlockAssembler),
+ * each block given the next slot of the data area, and a table in front of the data. On a file
+ * the table is written last; on a pipe it must go out first, so the slots are planned from the
+ * source's allocation map before the first block, and a block the map called empty is refused.
+ * A format supplies the head (everything in front of the first block), how a block is stored in
+ * its slot, and the tail.
+ */
+import { UsageError } from '../../errors.js';
+import type { ByteSink } from '../../stream/sink.js';
+import type { CreateSpec, ImageWriter } from '../types.js';
+import { planAllocation } from './bitmap.js';
+import { BlockAssembler } from './block-assembler.js';
+import { BlockSlots } from './block-slots.js';
+
+export abstract class BlockTableWriter implements ImageWriter {
+  private readonly assembler: BlockAssembler;
+  private headWritten = false;
+
+  protected constructor(
+    protected readonly sink: ByteSink,
+    protected readonly slots: BlockSlots,
+    /** The format's block size (the unit slots hold). */
+    private readonly tableBlockSize: number,
+    virtualSize: number,
+    protected readonly file: string,
+    /** What the copy engine is asked to align to (at most the block size). */
+    readonly blockSize: number = tableBlockSize,
+  ) {
+    this.assembler = new BlockAssembler(tableBlockSize, virtualSize, (i, d) => this.emitBlock(i, d), file);
+  }
+
+  /** Slots on demand for a file; for a pipe, planned from the source's allocation map. */
+  protected static async slotsFor(sink: ByteSink, spec: CreateSpec, blocks: number, blockSize: number, size: number, what: string): Promise<BlockSlots> {
+    if (sink.seekable) return BlockSlots.onDemand(blocks);
+    if (!spec.allocation) throw new UsageError(`writing ${what} to a pipe needs the source's allocation map; write to a file instead`, { file: spec.file });
+    return BlockSlots.fromPlan(await planAllocation(spec.allocation(), blockSize, size));
+  }
+
+  /** A pipe cannot be rewound: everything in front of the first block goes out now. */
+  protected async start(): Promise<this> {
+    if (!this.sink.seekable) await this.head();
+    return this;
+  }
+
+  /** Header(s) and table, with the slots as they stand. */
+  protected abstract writeHead(): Promise<void>;
+  /** Stores block data in its slot. */
+  protected abstract storeBlock(slot: number, data: Uint8Array): Promise<void>;
+  /** What follows the last slot (planned slots that got no data still occupy their place). */
+  protected abstract writeTail(): Promise<void>;
+
+  private async head(): Promise<void> {
+    await this.writeHead();
+    this.headWritten = true;
+  }
+
+  private async emitBlock(index: number, data: Uint8Array): Promise<void> {
+    const slot = this.slots.take(index);
+    if (slot === undefined) {
+      throw new UsageError(
+        `data arrived for block ${index} (offset ${index * this.tableBlockSize}), which the source's allocation map said was empty; a pipe cannot take it`,
+        { file: this.file, offset: index * this.tableBlockSize },
+      );
+    }
+    await this.storeBlock(slot, data);
+  }
+
+  write(offset: number, data: Uint8Array): Promise<void> {
+    return this.assembler.write(offset, data);
+  }
+
+  writeZeroes(offset: number, length: number): Promise<void> {
+    return this.assembler.writeZeroes(offset, length);
+  }
+
+  async finish(): Promise<void> {
+    await this.assembler.finish();
+    if (!this.headWritten) await this.head();
+    await this.writeTail();
+  }
+
+  async abort(): Promise<void> {}
+}
