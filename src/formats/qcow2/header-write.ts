@@ -4,6 +4,7 @@
  */
 import { UnsupportedFeatureError } from '../../errors.js';
 import type { FeatureName } from './header.js';
+import type { WriterConfig } from './options.js';
 import {
   COMPAT_LAZY_REFCOUNTS,
   COMPRESSION_TYPE_OFFSET,
@@ -26,21 +27,14 @@ import {
   V3_HEADER_LENGTH,
 } from './layout.js';
 
-export interface HeaderSpec {
-  version: 2 | 3;
-  clusterBits: number;
+/** The writer's configuration (the fields it shares with the header) plus where the tables went. */
+export type HeaderSpec = Pick<WriterConfig, 'version' | 'clusterBits' | 'refcountOrder' | 'lazyRefcounts' | 'extendedL2' | 'compressionType' | 'backingFile' | 'backingFormat'> & {
   size: number;
   l1Size: number;
   l1TableOffset: number;
   refcountTableOffset: number;
   refcountTableClusters: number;
-  refcountOrder: number;
-  lazyRefcounts: boolean;
-  extendedL2: boolean;
-  compressionType: number;
-  backingFile?: string;
-  backingFormat?: string;
-}
+};
 
 /** Feature names QEMU 7.2 writes into its feature table, in its order. */
 const QEMU_FEATURE_TABLE: FeatureName[] = [
