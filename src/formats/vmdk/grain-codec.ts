@@ -2,21 +2,16 @@
  * zlib (RFC 1950) coding of stream-optimized grains (FORMATS.md §3.5), tuned for the one shape
  * they have: a single grain in, a single grain out.
  *
- * Why not stream/compress.ts as is: its helpers run Node's async zlib with the default 16 KiB
- * output chunks. For inflate, what costs is not the inflating but the per-call stream object,
- * thread-pool hop and callbacks: measured here on 10 240 grains of a mixed 1 GiB disk, a
- * synchronous inflate with one output chunk runs at ~860 MB/s on one core, eight async inflates
- * in flight at ~370 MB/s on two. So grains inflate synchronously (the thread pool stays free for
- * the reads and writes around them), with the same caps and error mapping as compress.ts.
- * Deflate is the other way round — ~1 ms of CPU per grain — so it stays async, one job per grain,
- * on every core; a single output chunk saves it a concat. (Reported to the owner of compress.ts.)
+ * Grains inflate through stream/compress.ts (synchronously, capped; measured there). Deflate is
+ * the other way round — ~1 ms of CPU per grain — so it stays async, one job per grain,
+ * on every core; a single output chunk saves it a concat.
  *
  * Grains deflate cannot shrink are written as stored blocks by hand: a zlib header, raw blocks,
  * the Adler-32 — memory speed, where even zlib level 0 pays a thread-pool round trip and copies.
  */
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
-import { CorruptImageError } from '../../errors.js';
+import { inflateCapped } from '../../stream/compress.js';
 
 const deflateAsync = promisify(zlib.deflate) as (b: Uint8Array, o: zlib.ZlibOptions) => Promise<Buffer>;
 
@@ -31,14 +26,7 @@ export interface Where {
 
 /** Inflates to at most `max` bytes (a grain): more is corrupt, never a bigger allocation. */
 export function inflateGrain(data: Uint8Array, max: number, where: Where): Buffer {
-  try {
-    // One output chunk a little larger than the grain: the stream ends inside it.
-    return zlib.inflateSync(data, { maxOutputLength: max, chunkSize: max + 1024, finishFlush: zlib.constants.Z_SYNC_FLUSH });
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ERR_BUFFER_TOO_LARGE') throw new CorruptImageError(`compressed grain inflates to more than ${max} bytes`, where);
-    throw new CorruptImageError(`compressed grain does not inflate: ${(e as Error).message}`, { ...where, cause: e });
-  }
+  return inflateCapped('zlib', data, max, where, 'compressed grain');
 }
 
 /** Deflates one grain at `level` (1–9) into a zlib stream, on the thread pool. */
