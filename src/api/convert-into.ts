@@ -67,13 +67,19 @@ export async function convertInto(opts: ConvertOptions): Promise<ConvertResult> 
   try {
     refuseSourceAsOutput(reader, path);
     const done = driver.name === 'raw' ? await intoRaw(reader, path, opts) : await rewrite(reader, driver, path, opts);
-    return convertResult(opts, reader, driver, done, (await stat(path)).size, started);
+    return convertResult(opts, reader, driver, done.stats, done.outputSize, started);
   } finally {
     await reader.close();
   }
 }
 
-async function intoRaw(reader: ImageReader, path: string, opts: ConvertOptions): Promise<CopyStats> {
+/** What a conversion into an existing target did, and the target's size (a block device's too: stat() says 0). */
+interface Done {
+  stats: CopyStats;
+  outputSize: number;
+}
+
+async function intoRaw(reader: ImageReader, path: string, opts: ConvertOptions): Promise<Done> {
   const target = await FileSource.open(path);
   try {
     if (target.size! < reader.virtualSize) throw tooSmall(opts.output, target.size!, reader.virtualSize);
@@ -83,7 +89,7 @@ async function intoRaw(reader: ImageReader, path: string, opts: ConvertOptions):
       const writer = new RawWriter(sink, target.size!, false, { source: target, isZero: opts.targetIsZero ?? false });
       const stats = await copyInto(reader, writer, opts);
       if (opts.durable ?? true) await sink.sync();
-      return stats;
+      return { stats, outputSize: target.size! };
     } finally {
       await sink.close();
     }
@@ -92,7 +98,7 @@ async function intoRaw(reader: ImageReader, path: string, opts: ConvertOptions):
   }
 }
 
-async function rewrite(reader: ImageReader, driver: FormatDriver, path: string, opts: ConvertOptions): Promise<CopyStats> {
+async function rewrite(reader: ImageReader, driver: FormatDriver, path: string, opts: ConvertOptions): Promise<Done> {
   if (!driver.create || !driver.recreateOptions) throw new UnsupportedFeatureError(`converting into an existing ${driver.name} image (-n) is not supported`, { file: opts.output });
   const target = await openImage(path, { format: driver.name, openBacking: false, name: opts.output });
   let output: AtomicOutput | undefined;
@@ -114,7 +120,7 @@ async function rewrite(reader: ImageReader, driver: FormatDriver, path: string, 
     const writer = await createWriter(driver, sink, output, content, options, opts, path);
     const stats = await copyInto(content, writer, opts);
     await output.commit();
-    return stats;
+    return { stats, outputSize: (await stat(path)).size };
   } catch (e) {
     await output?.discard();
     throw e;
