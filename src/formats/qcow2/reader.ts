@@ -27,6 +27,7 @@ import {
   L2E_OFFSET_MASK_HI,
   L2E_OFFSET_MASK_LO,
   classifyL2,
+  COMPRESSED_SECTOR,
   compressedExtent,
   entryOffset,
   type Geometry,
@@ -122,7 +123,7 @@ export class Qcow2Reader extends MappedReader {
       const type = classifyL2(hi, lo, g.extendedL2, this.header.hasDataFile);
       if (type === ClusterType.Compressed) {
         if (pos !== offset) break;
-        return this.mapCompressed(offset, Math.min(limit, tableBase + (index + 1) * cs), hi, lo, l2Offset, index);
+        return this.mapCompressed(offset, limit, table, tableBase, l2Offset, index);
       }
       const clusterStart = tableBase + index * cs;
       const clusterOff = entryOffset(hi, lo, L2E_OFFSET_MASK_HI, L2E_OFFSET_MASK_LO);
@@ -188,24 +189,61 @@ export class Qcow2Reader extends MappedReader {
     return source ? { kind: 'data', length: inFile, hostOffset: host, source } : { kind: 'data', length: inFile, hostOffset: host };
   }
 
-  private mapCompressed(offset: number, end: number, hi: number, lo: number, l2Offset: number, index: number): Mapping {
+  /**
+   * Compressed clusters from `index` on, as one mapping: those whose payloads follow each other in
+   * the file (QEMU packs them back to back, in cluster order) are fetched in one read and inflated
+   * one by one, instead of one small read each — a 2 GiB compressed image is ~20,000 clusters.
+   * A group stops at the first cluster that is not compressed or not adjacent, at `limit`, and at
+   * MAX_GROUP_CLUSTERS / MAX_GROUP_BYTES, which bound what a hostile table can make us read at once.
+   */
+  private mapCompressed(offset: number, limit: number, table: DataView, tableBase: number, l2Offset: number, index: number): Mapping {
     const g = this.g;
-    const where = { file: this.ctx.file, field: 'compressed cluster', offset: l2Offset + index * g.l2EntryBytes };
-    if (this.header.hasDataFile) throw new CorruptImageError('compressed cluster in an image with an external data file', where);
-    const { offset: payloadAt, length: payloadLength } = compressedExtent(hi, lo, g);
-    const inCluster = offset % g.clusterSize;
+    const cs = g.clusterSize;
+    const entryWhere = (i: number) => ({ file: this.ctx.file, field: 'compressed cluster', offset: l2Offset + i * g.l2EntryBytes });
+    if (this.header.hasDataFile) throw new CorruptImageError('compressed cluster in an image with an external data file', entryWhere(index));
+    const extentAt = (i: number, hi: number, lo: number) => {
+      const e = compressedExtent(hi, lo, g);
+      return { index: i, at: e.offset, length: e.length };
+    };
+    const members = [extentAt(index, entryHi(table, index, g), entryLo(table, index, g))];
+    let spanStart = members[0].at;
+    let spanEnd = members[0].at + members[0].length;
+    for (let i = index + 1; i < g.l2Entries && tableBase + i * cs < limit && members.length < MAX_GROUP_CLUSTERS; i++) {
+      const hi = entryHi(table, i, g);
+      const lo = entryLo(table, i, g);
+      if (classifyL2(hi, lo, g.extendedL2, this.header.hasDataFile) !== ClusterType.Compressed) break;
+      const e = extentAt(i, hi, lo);
+      // Adjacent: starts inside the span or in the sector right after it (payloads share sectors).
+      if (e.at < spanStart || e.at > spanEnd + COMPRESSED_SECTOR || Math.max(spanEnd, e.at + e.length) - spanStart > MAX_GROUP_BYTES) break;
+      members.push(e);
+      spanEnd = Math.max(spanEnd, e.at + e.length);
+    }
+    const end = Math.min(limit, tableBase + (members[members.length - 1].index + 1) * cs);
     return {
       kind: 'data',
       length: end - offset,
       load: async (into) => {
-        const cluster = await this.inflated.get(payloadAt, async () => {
-          // The sector range may run past EOF (the file need not be padded): read what is there.
-          const payload =
-            payloadAt >= this.fileSize ? new Uint8Array(0) : await this.source.readUpTo(payloadAt, Math.min(payloadLength, this.fileSize - payloadAt));
-          const padded = payload.length === payloadLength ? payload : zeroPad(payload, payloadLength);
-          return decompressCluster(padded, this.header.compressionType, g.clusterSize, { ...where, offset: payloadAt });
-        });
-        into.set(cluster.subarray(inCluster, inCluster + into.length));
+        // The sector range may run past EOF (the file need not be padded): read what is there.
+        let span: Promise<Uint8Array> | undefined;
+        const spanBytes = () =>
+          (span ??= (async () => {
+            const got = spanStart >= this.fileSize ? new Uint8Array(0) : await this.source.readUpTo(spanStart, Math.min(spanEnd, this.fileSize) - spanStart);
+            return got.length === spanEnd - spanStart ? got : zeroPad(got, spanEnd - spanStart);
+          })());
+        const inflate = async (m: (typeof members)[number]) =>
+          decompressCluster((await spanBytes()).subarray(m.at - spanStart, m.at - spanStart + m.length), this.header.compressionType, cs, {
+            ...entryWhere(m.index),
+            offset: m.at,
+          });
+        for (const m of members) {
+          const cStart = tableBase + m.index * cs;
+          const from = Math.max(offset, cStart);
+          const to = Math.min(end, cStart + cs);
+          // A cluster read in part is kept for the read that wants the rest of it.
+          const whole = from === cStart && to === cStart + cs;
+          const cluster = whole ? await inflate(m) : await this.inflated.get(m.at, () => inflate(m));
+          into.set(cluster.subarray(from - cStart, to - cStart), from - offset);
+        }
       },
     };
   }
@@ -251,6 +289,10 @@ export class Qcow2Reader extends MappedReader {
     await super.close();
   }
 }
+
+/** Compressed clusters fetched by one read at most, and the most bytes that read may span. */
+const MAX_GROUP_CLUSTERS = 64;
+const MAX_GROUP_BYTES = 4 * 1024 * 1024;
 
 function zeroPad(data: Uint8Array, length: number): Uint8Array {
   const out = new Uint8Array(length);
