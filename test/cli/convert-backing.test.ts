@@ -5,7 +5,7 @@
 import { expect, it } from 'vitest';
 import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describeOracle, qemuImg, qemuImgStatus, qemuIo, qemuMapEntries, qemuToRaw } from '../helpers/oracle.js';
+import { describeOracle, expectQemuCheckClean, qemuImg, qemuImgStatus, qemuInfoJson, qemuIo, qemuMapEntries, qemuToRaw } from '../helpers/oracle.js';
 import { pseudoRandom, workDir } from '../helpers/work.js';
 import { guestkit } from '../helpers/cli.js';
 
@@ -14,13 +14,6 @@ const MiB = 1024 * 1024;
 function ok(args: string[]): void {
   const r = guestkit(args);
   expect(r.status, r.stderr).toBe(0);
-}
-
-function expectClean(image: string): void {
-  const c = JSON.parse(qemuImgStatus('check', '--output=json', image).stdout);
-  expect(c['check-errors'] ?? 0).toBe(0);
-  expect(c.corruptions ?? 0).toBe(0);
-  expect(c.leaks ?? 0).toBe(0);
 }
 
 /** `fmt` for both when probing would guess wrong (qemu-img probes a fixed VHD, which has no header, as raw). */
@@ -57,10 +50,10 @@ describeOracle('convert -B: the output is an overlay holding only what differs f
       const theirs = join(dir, `theirs-${name.length}.qcow2`);
       ok(['convert', '-O', 'qcow2', '-B', 'base.qcow2', src, ours]);
       qemuImg('convert', '-O', 'qcow2', '-B', 'base.qcow2', '-F', 'qcow2', src, theirs);
-      expectClean(ours);
+      expectQemuCheckClean(ours);
       expectSameContent(src, ours);
       expectSameContent(theirs, ours);
-      const info = JSON.parse(qemuImg('info', '--output=json', ours));
+      const info = qemuInfoJson(ours);
       expect(info['backing-filename']).toBe('base.qcow2');
       expect(info['backing-filename-format']).toBe('qcow2');
       expect(info['virtual-size']).toBe(16 * MiB);
@@ -74,18 +67,18 @@ describeOracle('convert -B: the output is an overlay holding only what differs f
   it('compat=0.10 stores zeros over base data as data clusters (no zero flag in version 2)', () => {
     const out = join(dir, 'v2.qcow2');
     ok(['convert', '-O', 'qcow2', '-o', 'compat=0.10', '-B', 'base.qcow2', '-F', 'qcow2', full, out]);
-    expectClean(out);
+    expectQemuCheckClean(out);
     expectSameContent(full, out);
-    expect(JSON.parse(qemuImg('info', '--output=json', out))['format-specific'].data.compat).toBe('0.10');
+    expect(qemuInfoJson(out)['format-specific'].data.compat).toBe('0.10');
   });
 
   it('-o backing_file= is the same request as -B, and a base in another folder is named relative to the output', () => {
     mkdirSync(join(dir, 'sub'), { recursive: true });
     const out = join(dir, 'sub', 'o.qcow2');
     ok(['convert', '-O', 'qcow2', '-o', 'backing_file=../base.qcow2,backing_fmt=qcow2', full, out]);
-    expectClean(out);
+    expectQemuCheckClean(out);
     expectSameContent(full, out);
-    expect(JSON.parse(qemuImg('info', '--output=json', out))['backing-filename']).toBe('../base.qcow2');
+    expect(qemuInfoJson(out)['backing-filename']).toBe('../base.qcow2');
     expect(ownData(out)).toBe(64 * 1024 + MiB);
   });
 
@@ -95,9 +88,9 @@ describeOracle('convert -B: the output is an overlay holding only what differs f
     it(`a VMDK delta on a VMDK parent (${opts || 'monolithicSparse'}): zeros over parent data are stored, the rest left to the parent`, () => {
       const out = join(dir, `delta-${opts.length}.vmdk`);
       ok(['convert', '-O', 'vmdk', ...(opts ? ['-o', opts] : []), '-B', 'parent.vmdk', full, out]);
-      expectClean(out);
+      expectQemuCheckClean(out);
       expectSameContent(full, out);
-      expect(JSON.parse(qemuImg('info', '--output=json', out))['backing-filename']).toBe('parent.vmdk');
+      expect(qemuInfoJson(out)['backing-filename']).toBe('parent.vmdk');
       // Far less than the 10 MiB of data the flat source holds.
       expect(ownData(out)).toBeLessThanOrEqual(3 * MiB);
     });
@@ -161,7 +154,7 @@ describeOracle('convert -n: into an existing image, as qemu-img convert -n', () 
         // Data past the source's end must survive, as it does with qemu-img.
         qemuIo(fmt, t, 'write -P 0x77 10M 1M', 'write -P 0x78 0 64k');
       }
-      const info = (p: string) => JSON.parse(qemuImg('info', '-f', fmt, '--output=json', p));
+      const info = (p: string) => qemuInfoJson(p, fmt);
       const before = info(ours);
       ok(['convert', '-n', src, ours]);
       qemuImg('convert', '-n', '-O', fmt, src, theirs);
@@ -171,7 +164,7 @@ describeOracle('convert -n: into an existing image, as qemu-img convert -n', () 
       expect(after['format-specific']?.data?.compat).toBe(before['format-specific']?.data?.compat);
       expect(after['format-specific']?.data?.['create-type']).toBe(before['format-specific']?.data?.['create-type']);
       expectSameContent(theirs, ours, fmt);
-      if (fmt !== 'vpc') expectClean(ours);
+      if (fmt !== 'vpc') expectQemuCheckClean(ours);
     });
   }
 

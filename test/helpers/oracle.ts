@@ -4,7 +4,7 @@
  * by skipping. Production code never calls qemu-img.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { describe } from 'vitest';
+import { describe, expect } from 'vitest';
 import type { MapEntry } from '../../src/api/map.js';
 
 function find(cmd: string): string | undefined {
@@ -64,4 +64,20 @@ export function qemuToRaw(image: string, out: string, format?: string): void {
 /** `qemu-img map --output=json`, typed as our own map entries (src/api/map.ts), which share its fields. */
 export function qemuMapEntries(path: string, format?: string): MapEntry[] {
   return JSON.parse(qemuImg('map', '--output=json', ...(format ? ['-f', format] : []), path)) as MapEntry[];
+}
+
+/** `qemu-img info --output=json`, with `-f` when given (a fixed VHD must be named: qemu probes it as raw). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function qemuInfoJson(path: string, format?: string): Record<string, any> {
+  return JSON.parse(qemuImg('info', ...(format ? ['-f', format] : []), '--output=json', path));
+}
+
+/** `qemu-img check` finds no errors, corruptions or leaks (exit 0 and its JSON agrees). */
+export function expectQemuCheckClean(path: string, format?: string): void {
+  const r = qemuImgStatus('check', ...(format ? ['-f', format] : []), '--output=json', path);
+  expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
+  const j = JSON.parse(r.stdout);
+  expect(j['check-errors'] ?? 0).toBe(0);
+  expect(j.corruptions ?? 0).toBe(0);
+  expect(j.leaks ?? 0).toBe(0);
 }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { afterAll } from 'vitest';
+import { openImage, type OpenOptions } from '../../src/formats/open.js';
 
 export function workDir(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), `guestkit-${prefix}-`));
@@ -28,4 +29,14 @@ export function pseudoRandom(length: number, seed = 1): Uint8Array {
     out[i] = x & 0xff;
   }
   return out;
+}
+
+/** The whole virtual disk of an image file, as our reader gives it. */
+export async function readImage(path: string, opts: OpenOptions = {}): Promise<Buffer> {
+  const r = await openImage(path, opts);
+  try {
+    return Buffer.from(await r.read(0, r.virtualSize));
+  } finally {
+    await r.close();
+  }
 }

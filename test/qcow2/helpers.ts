@@ -10,16 +10,9 @@ import type { CheckResult, Extent } from '../../src/formats/types.js';
 import { FileSource } from '../../src/stream/source.js';
 import { qemuImg, qemuIo, qemuMapEntries, qemuToRaw } from '../helpers/oracle.js';
 import type { MapEntry } from '../../src/api/map.js';
-import { pseudoRandom } from '../helpers/work.js';
+import { pseudoRandom, readImage } from '../helpers/work.js';
 
-export async function readAll(path: string, opts: OpenOptions = {}): Promise<Buffer> {
-  const r = await openImage(path, opts);
-  try {
-    return Buffer.from(await r.read(0, r.virtualSize));
-  } finally {
-    await r.close();
-  }
-}
+export const readAll = readImage;
 
 export async function ourExtents(path: string, opts: OpenOptions = {}): Promise<Extent[]> {
   const r = await openImage(path, opts);

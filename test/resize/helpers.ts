@@ -4,9 +4,8 @@
  */
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { expect } from 'vitest';
 import { convert } from '../../src/api/convert.js';
-import { qemuImg, qemuImgStatus, qemuToRaw } from '../helpers/oracle.js';
+import { expectQemuCheckClean as expectCheckClean, qemuImg, qemuInfoJson, qemuToRaw } from '../helpers/oracle.js';
 import { pseudoRandom } from '../helpers/work.js';
 
 export const KiB = 1024;
@@ -16,17 +15,12 @@ export const MiB = 1024 * 1024;
 export const qemuFormat = (fmt: string): string => (fmt === 'vhd' ? 'vpc' : fmt);
 
 export function qemuVirtualSize(path: string, fmt: string): number {
-  return JSON.parse(qemuImg('info', '-f', qemuFormat(fmt), '--output=json', path))['virtual-size'] as number;
+  return qemuInfoJson(path, qemuFormat(fmt))['virtual-size'] as number;
 }
 
-/** `qemu-img check` finds no errors and no leaks (exit 0, and a JSON without corruptions or leaks). */
+/** `qemu-img check` finds no errors and no leaks. */
 export function expectQemuCheckClean(path: string, fmt: string): void {
-  const r = qemuImgStatus('check', '-f', qemuFormat(fmt), '--output=json', path);
-  expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
-  const j = JSON.parse(r.stdout);
-  expect(j.corruptions ?? 0).toBe(0);
-  expect(j.leaks ?? 0).toBe(0);
-  expect(j['check-errors']).toBe(0);
+  expectCheckClean(path, qemuFormat(fmt));
 }
 
 /** The virtual disk as `qemu-img convert -O raw` reads it. */

@@ -15,8 +15,8 @@ import { openImage } from '../../src/formats/open.js';
 import { vdiDriver } from '../../src/formats/vdi/driver.js';
 import { copyImage } from '../../src/stream/copy.js';
 import { guestkit, guestkitBinary } from '../helpers/cli.js';
-import { describeOracle, qemuImg, qemuImgStatus, qemuIo, qemuToRaw } from '../helpers/oracle.js';
-import { pseudoRandom, workDir } from '../helpers/work.js';
+import { describeOracle, qemuImg, qemuImgStatus, qemuInfoJson, qemuIo, qemuMapEntries, qemuToRaw } from '../helpers/oracle.js';
+import { pseudoRandom, readImage, workDir } from '../helpers/work.js';
 import { memorySink } from '../vhd/sparse-source.js';
 
 vi.hoisted(() => {
@@ -37,17 +37,10 @@ function sourceBytes(): Uint8Array {
   return d;
 }
 
-const qemuInfo = (p: string) => JSON.parse(qemuImg('info', '-f', 'vdi', '--output=json', p));
-const qemuMap = (p: string) => JSON.parse(qemuImg('map', '-f', 'vdi', '--output=json', p));
+const qemuInfo = (p: string) => qemuInfoJson(p, 'vdi');
+const qemuMap = (p: string) => qemuMapEntries(p, 'vdi');
 
-async function ourRead(path: string): Promise<Buffer> {
-  const r = await openImage(path);
-  try {
-    return Buffer.from(await r.read(0, r.virtualSize));
-  } finally {
-    await r.close();
-  }
-}
+const ourRead = (path: string) => readImage(path);
 
 async function ourMap(path: string): Promise<unknown[]> {
   const r = await openImage(path);

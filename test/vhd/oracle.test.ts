@@ -10,7 +10,7 @@ import { PassThrough } from 'node:stream';
 import { beforeAll, expect, it, vi } from 'vitest';
 import { convert } from '../../src/api/convert.js';
 import { imageInfo } from '../../src/api/info.js';
-import { toMapEntry } from '../../src/api/map.js';
+import { toMapEntry, type MapEntry } from '../../src/api/map.js';
 import { openImage } from '../../src/formats/open.js';
 import { RawReader } from '../../src/formats/raw/reader.js';
 import { vhdDriver } from '../../src/formats/vhd/driver.js';
@@ -18,8 +18,8 @@ import { copyImage } from '../../src/stream/copy.js';
 import { StreamSink } from '../../src/stream/sink.js';
 import { FileSource } from '../../src/stream/source.js';
 import { guestkit, guestkitBinary } from '../helpers/cli.js';
-import { describeOracle, qemuImg, qemuImgStatus, qemuIo, qemuToRaw } from '../helpers/oracle.js';
-import { pseudoRandom, workDir } from '../helpers/work.js';
+import { describeOracle, qemuImg, qemuImgStatus, qemuInfoJson, qemuIo, qemuMapEntries, qemuToRaw } from '../helpers/oracle.js';
+import { pseudoRandom, readImage, workDir } from '../helpers/work.js';
 
 vi.hoisted(() => {
   // Run the CLI from the sources when no build of this code exists yet (vitest run directly).
@@ -41,22 +41,10 @@ function sourceBytes(): Uint8Array {
   return d;
 }
 
-function qemuInfo(path: string, format = 'vpc'): Record<string, unknown> {
-  return JSON.parse(qemuImg('info', '-f', format, '--output=json', path));
-}
+const qemuInfo = (path: string, format = 'vpc') => qemuInfoJson(path, format);
+const qemuMap = (path: string, format = 'vpc') => qemuMapEntries(path, format);
 
-function qemuMap(path: string, format = 'vpc'): Array<Record<string, unknown>> {
-  return JSON.parse(qemuImg('map', '-f', format, '--output=json', path));
-}
-
-async function ourRead(path: string): Promise<Buffer> {
-  const r = await openImage(path);
-  try {
-    return Buffer.from(await r.read(0, r.virtualSize));
-  } finally {
-    await r.close();
-  }
-}
+const ourRead = (path: string) => readImage(path);
 
 async function ourMap(path: string): Promise<Array<Record<string, unknown>>> {
   const r = await openImage(path);
@@ -168,7 +156,7 @@ describeOracle('VHD against qemu-img', () => {
     await convert({ source: made.written, output: out, format: 'vhd' });
     expect(qemuImgStatus('compare', '-f', 'vpc', '-F', 'vpc', made.written, out).status).toBe(0);
     // The same blocks hold data (ours in virtual order, qemu's in the order qemu-io wrote them).
-    const noOffsets = (m: Array<Record<string, unknown>>) => m.map(({ offset: _o, ...e }) => e);
+    const noOffsets = (m: MapEntry[]) => m.map(({ offset: _o, ...e }) => e);
     expect(noOffsets(qemuMap(out))).toEqual(noOffsets(qemuMap(made.written)));
   });
 
