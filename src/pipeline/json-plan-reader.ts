@@ -115,26 +115,15 @@ export async function* readJsonPlan(path: string, opts: PlanReadOptions = {}): A
     return new PlanError(path, [issue]);
   };
 
-  let bytesRead = 0;
-  const stream = createReadStream(path, { highWaterMark: opts.chunkSize ?? DEFAULT_CHUNK });
-  try {
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      bytesRead += chunk.length;
-      opts.onRead?.(bytesRead);
-      lines.next(chunk);
-      try {
-        parser.write(chunk);
-      } catch (e) {
-        throw syntaxError(e);
-      }
-      while (queue.length) yield queue.shift()!;
+  yield* planChunks(path, opts, function* (chunk) {
+    lines.next(chunk);
+    try {
+      parser.write(chunk);
+    } catch (e) {
+      throw syntaxError(e);
     }
-  } catch (e) {
-    if (e instanceof PlanError) throw e;
-    throw toIoError(e, path, 'read plan');
-  } finally {
-    stream.destroy();
-  }
+    while (queue.length) yield queue.shift()!;
+  });
   if (!parser.isEnded) {
     try {
       parser.end();
@@ -146,4 +135,25 @@ export async function* readJsonPlan(path: string, opts: PlanReadOptions = {}): A
   if (root === undefined) throw new PlanError(path, [{ path: '', message: 'the plan is empty' }]);
   if (root === 'other') throw new PlanError(path, [{ path: '', message: 'a plan is a JSON object with a "disks" array, or an array of disks' }]);
   if (root === 'object' && !sawDisks) throw new PlanError(path, [{ path: 'disks', message: 'required' }]);
+}
+
+/**
+ * A plan file read in chunks (never whole), with progress reported; `onChunk` turns each chunk
+ * into the items it completes. Failures other than a PlanError become an IoError naming the file.
+ */
+export async function* planChunks(path: string, opts: PlanReadOptions, onChunk: (chunk: Buffer) => Iterable<PlanItem>): AsyncGenerator<PlanItem> {
+  let bytesRead = 0;
+  const stream = createReadStream(path, { highWaterMark: opts.chunkSize ?? DEFAULT_CHUNK });
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      bytesRead += chunk.length;
+      opts.onRead?.(bytesRead);
+      yield* onChunk(chunk);
+    }
+  } catch (e) {
+    if (e instanceof PlanError) throw e;
+    throw toIoError(e, path, 'read plan');
+  } finally {
+    stream.destroy();
+  }
 }

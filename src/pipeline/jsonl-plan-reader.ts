@@ -7,11 +7,9 @@
  * keeps the reader simple and lets every error name its line. Lines are bounded in length so a
  * file that is not JSON lines (one huge line) is refused instead of being buffered whole.
  */
-import { createReadStream } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
-import { toIoError } from '../errors.js';
 import { PlanError } from './errors.js';
-import { DEFAULT_CHUNK, type PlanItem, type PlanReadOptions } from './json-plan-reader.js';
+import { planChunks, type PlanItem, type PlanReadOptions } from './json-plan-reader.js';
 
 /** A disk entry is a few hundred bytes; a megabyte is far beyond any sane one. */
 export const MAX_LINE_BYTES = 1024 * 1024;
@@ -54,30 +52,19 @@ export async function* readJsonLinesPlan(path: string, opts: PlanReadOptions = {
     yield { kind: 'disk', index: index++, value, line: lineNo };
   }
 
-  let bytesRead = 0;
-  const stream = createReadStream(path, { highWaterMark: opts.chunkSize ?? DEFAULT_CHUNK });
-  try {
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      bytesRead += chunk.length;
-      opts.onRead?.(bytesRead);
-      pending += decoder.write(chunk);
-      let start = 0;
-      for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n', start)) {
-        const text = pending.slice(start, nl);
-        start = nl + 1;
-        yield* take(text);
-      }
-      pending = pending.slice(start);
-      if (pending.length > MAX_LINE_BYTES) {
-        throw new PlanError(path, [{ path: '', line: lineNo + 1, message: `line is longer than ${MAX_LINE_BYTES} bytes; a JSON-lines plan holds one disk per line` }]);
-      }
+  yield* planChunks(path, opts, function* (chunk) {
+    pending += decoder.write(chunk);
+    let start = 0;
+    for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n', start)) {
+      const text = pending.slice(start, nl);
+      start = nl + 1;
+      yield* take(text);
     }
-  } catch (e) {
-    if (e instanceof PlanError) throw e;
-    throw toIoError(e, path, 'read plan');
-  } finally {
-    stream.destroy();
-  }
+    pending = pending.slice(start);
+    if (pending.length > MAX_LINE_BYTES) {
+      throw new PlanError(path, [{ path: '', line: lineNo + 1, message: `line is longer than ${MAX_LINE_BYTES} bytes; a JSON-lines plan holds one disk per line` }]);
+    }
+  });
   pending += decoder.end();
   if (pending.trim()) yield* take(pending);
 }
