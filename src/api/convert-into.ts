@@ -109,6 +109,13 @@ async function rewrite(reader: ImageReader, driver: FormatDriver, path: string, 
         file: opts.output,
       });
     }
+    // Rewriting keeps the target's layout, not state that lives beside the disk's content.
+    if (info.snapshots?.length) {
+      throw new UnsupportedFeatureError(`output ${opts.output} has ${info.snapshots.length} internal snapshot(s), which -n would drop: convert to a new file instead`, {
+        file: opts.output,
+        field: 'snapshots',
+      });
+    }
     if (target.virtualSize < reader.virtualSize) throw tooSmall(opts.output, target.virtualSize, reader.virtualSize);
     // The target's layout, with the user's -o on top.
     const options = parseDriverOptions(driver.optionsSchema, driver.name, { ...driver.recreateOptions(info), ...rawOptionsOf(opts) });

@@ -168,7 +168,7 @@ describeOracle('convert -n: into an existing image, as qemu-img convert -n', () 
     });
   }
 
-  it('refuses a missing or smaller target, a target of another format, and --target-is-zero without -n', () => {
+  it('refuses a missing or smaller target, a target of another format, one with internal snapshots, and --target-is-zero without -n', () => {
     const missing = guestkit(['convert', '-n', src, join(dir, 'none.qcow2')]);
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/does not exist.*create it first/);
@@ -181,6 +181,14 @@ describeOracle('convert -n: into an existing image, as qemu-img convert -n', () 
     expect(other.status).toBe(2);
     expect(other.stderr).toMatch(/holds a qcow2 image, not vdi/);
     expect(qemuImgStatus('check', small).status).toBe(0); // untouched
+    // Internal snapshots live beside the content: a rewrite would drop them, so -n refuses.
+    const snap = join(dir, 'snap.qcow2');
+    qemuImg('create', '-f', 'qcow2', snap, '16M');
+    qemuImg('snapshot', '-c', 'before', snap);
+    const sn = guestkit(['convert', '-n', src, snap]);
+    expect(sn.status).toBe(1);
+    expect(sn.stderr).toMatch(/internal snapshot.*would drop/);
+    expect(qemuImg('snapshot', '-l', snap)).toMatch(/before/);
     const tz = guestkit(['convert', '--target-is-zero', src, join(dir, 'tz.raw')]);
     expect(tz.status).toBe(2);
     expect(tz.stderr).toMatch(/--target-is-zero requires use of -n flag/);

@@ -126,6 +126,9 @@ export function resolveConfig(spec: CreateSpec): WriterConfig {
 /** Options for a new image laid out like the one `info` describes (convert -n). */
 export function recreateQcow2Options(info: FormatInfo): Record<string, unknown> {
   const d = info.formatSpecific ?? {};
+  // What a new image would not carry over: refuse rather than drop it.
+  if (d['data-file'] !== undefined) throw new UnsupportedFeatureError('an image with an external data file cannot be rewritten in place (-n)', { field: 'data_file' });
+  if (Array.isArray(d.bitmaps) && d.bitmaps.length) throw new UnsupportedFeatureError('an image with persistent bitmaps cannot be rewritten in place (-n): they would be lost', { field: 'bitmaps' });
   return definedOnly({
     compat: d.compat,
     cluster_size: info.clusterSize,
