@@ -156,6 +156,8 @@ describeOracle('convert -n: into an existing image, as qemu-img convert -n', () 
       }
       const info = (p: string) => qemuInfoJson(p, fmt);
       const before = info(ours);
+      const ourInfo = (p: string) => JSON.parse(guestkit(['info', '--output', 'json', p]).stdout);
+      const idBefore = ourInfo(ours);
       ok(['convert', '-n', src, ours]);
       qemuImg('convert', '-n', '-O', fmt, src, theirs);
       const after = info(ours);
@@ -165,6 +167,12 @@ describeOracle('convert -n: into an existing image, as qemu-img convert -n', () 
       expect(after['format-specific']?.data?.['create-type']).toBe(before['format-specific']?.data?.['create-type']);
       expectSameContent(theirs, ours, fmt);
       if (fmt !== 'vpc') expectQemuCheckClean(ours);
+      // The identity VirtualBox and differencing children know the disk by survives the rewrite.
+      const id = (info: Record<string, any>) => info['format-specific']?.data?.['image-uuid'] ?? info['format-specific']?.data?.uuid;
+      if (fmt === 'vdi' || fmt === 'vpc') {
+        expect(id(idBefore)).toMatch(/^[0-9a-f]{8}-/);
+        expect(id(ourInfo(ours))).toBe(id(idBefore));
+      }
     });
   }
 

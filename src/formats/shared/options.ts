@@ -67,3 +67,6 @@ export function parseDriverOptions<T>(schema: z.ZodType<T> | undefined, format: 
 export function definedOnly(o: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 }
+
+/** A UUID as printed ("xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"). */
+export const zUuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be a UUID like 01234567-89ab-cdef-0123-456789abcdef');

@@ -14,7 +14,7 @@ import { FlatWriter } from '../shared/flat-writer.js';
 import type { BlockSlots } from '../shared/block-slots.js';
 import { writeSkippingZeros } from '../shared/sparse-write.js';
 import { ceilDiv, roundUp } from '../shared/bounds.js';
-import { randomUuid } from '../shared/uuid.js';
+import { parseUuid, randomUuid } from '../shared/uuid.js';
 import type { CreateSpec, ImageWriter } from '../types.js';
 import { DEFAULT_BLOCK_SIZE, HEADER_SECTOR, HEADER_V1_SIZE, ImageType, SECTOR, VDI_HEADER, VDI_SIGNATURE, VDI_TEXT, VDI_VERSION_1_1 } from './layout.js';
 import type { VdiOptions } from './options.js';
@@ -36,7 +36,7 @@ export function planVdi(virtualSize: number): Plan {
   return { size, blocks, offBlocks, offData: offBlocks + roundUp(blocks * 4, SECTOR) };
 }
 
-export function headerBytes(plan: Plan, type: 'dynamic' | 'static', blocksAllocated: number): Uint8Array {
+export function headerBytes(plan: Plan, type: 'dynamic' | 'static', blocksAllocated: number, uuidImage: Uint8Array): Uint8Array {
   const buf = new Uint8Array(HEADER_SECTOR);
   const text = new TextEncoder().encode(VDI_TEXT);
   VDI_HEADER.serialize(
@@ -61,7 +61,7 @@ export function headerBytes(plan: Plan, type: 'dynamic' | 'static', blocksAlloca
       blockExtra: 0,
       blocksInImage: plan.blocks,
       blocksAllocated,
-      uuidImage: randomUuid('guid'),
+      uuidImage,
       uuidModify: randomUuid('guid'),
       uuidLinkage: new Uint8Array(16),
       uuidParentModify: new Uint8Array(16),
@@ -83,19 +83,20 @@ export async function createVdiWriter(sink: ByteSink, spec: CreateSpec, opts: Vd
   if (plan.blocks > MAX_WRITE_BLOCKS) {
     throw new UsageError(`disk size ${spec.virtualSize} needs ${plan.blocks} VDI blocks, more than the ${MAX_WRITE_BLOCKS} supported`, { file: spec.file });
   }
+  const uuid = (opts.uuid !== undefined ? parseUuid(opts.uuid, 'guid') : undefined) ?? randomUuid('guid');
   if (opts.static) {
     // Everything is known up front: header and identity map first, then data in place.
-    await sink.write(0, headerBytes(plan, 'static', plan.blocks));
+    await sink.write(0, headerBytes(plan, 'static', plan.blocks, uuid));
     await sink.write(plan.offBlocks, mapBytes(plan, (i) => i));
     return new FlatWriter(sink, plan.offData, plan.size, spec.file, () => sink.setLength(plan.offData + plan.blocks * DEFAULT_BLOCK_SIZE));
   }
-  return VdiDynamicWriter.create(sink, spec, plan);
+  return VdiDynamicWriter.create(sink, spec, plan, uuid);
 }
 
 class VdiDynamicWriter extends BlockTableWriter {
-  static async create(sink: ByteSink, spec: CreateSpec, plan: Plan): Promise<VdiDynamicWriter> {
+  static async create(sink: ByteSink, spec: CreateSpec, plan: Plan, uuid: Uint8Array): Promise<VdiDynamicWriter> {
     const slots = await BlockTableWriter.slotsFor(sink, spec, plan.blocks, DEFAULT_BLOCK_SIZE, plan.size, 'a dynamic VDI');
-    return new VdiDynamicWriter(sink, plan, slots, spec.file).start();
+    return new VdiDynamicWriter(sink, plan, slots, spec.file, uuid).start();
   }
 
   private constructor(
@@ -103,13 +104,14 @@ class VdiDynamicWriter extends BlockTableWriter {
     private readonly plan: Plan,
     slots: BlockSlots,
     file: string,
+    private readonly uuid: Uint8Array,
   ) {
     super(sink, slots, DEFAULT_BLOCK_SIZE, plan.size, file);
   }
 
   protected async writeHead(): Promise<void> {
     const slots = this.slots.slots;
-    await this.sink.write(0, headerBytes(this.plan, 'dynamic', this.slots.count));
+    await this.sink.write(0, headerBytes(this.plan, 'dynamic', this.slots.count, this.uuid));
     // Unallocated slots are NO_SLOT = 0xFFFFFFFF, which is exactly VDI's "free" marker.
     await this.sink.write(this.plan.offBlocks, mapBytes(this.plan, (i) => slots[i]));
   }

@@ -5,7 +5,7 @@
  */
 import * as z from 'zod';
 import { isPowerOfTwo } from '../shared/bounds.js';
-import { definedOnly, zBool, zSize } from '../shared/options.js';
+import { definedOnly, zBool, zSize, zUuid } from '../shared/options.js';
 import type { FormatInfo } from '../types.js';
 import { DEFAULT_BLOCK_SIZE } from './layout.js';
 
@@ -29,6 +29,11 @@ export const vhdOptions = z
         message: `block_size must be a power of two from ${MIN_WRITE_BLOCK_SIZE} to ${MAX_WRITE_BLOCK_SIZE}`,
       })
       .optional(),
+    /**
+     * Unique id (random when omitted). Not a qemu-img option: convert -n keeps an existing disk's
+     * id, which differencing children check their parent by.
+     */
+    uuid: zUuid.optional(),
   })
   .strict()
   .refine((o) => o.block_size === undefined || o.subformat === 'dynamic', { message: 'block_size applies to dynamic disks only', path: ['block_size'] });
@@ -46,5 +51,6 @@ export function recreateVhdOptions(info: FormatInfo): Record<string, unknown> {
     block_size: info.subformat === 'dynamic' && writable ? blockSize : undefined,
     // A size taken from current_size (Hyper-V, force_size) is kept exactly, not rounded to a CHS geometry.
     force_size: d['virtual-size-from'] === 'current-size' ? true : undefined,
+    uuid: typeof d.uuid === 'string' ? d.uuid : undefined,
   });
 }
