@@ -161,6 +161,8 @@ async function main(): Promise<void> {
     const outTheirs = join(WORK, `out-qemu.${p.outExt}`);
     const clean = () => {
       for (const f of readdirSync(WORK)) if (f.startsWith('out-')) rmSync(join(WORK, f), { force: true });
+      // Each run starts with nothing left to write back from the one before (both tools alike).
+      spawnSync('sync');
     };
     for (let i = 0; i < reps; i++) {
       // Alternate who goes first so page-cache warmth does not favour one side.
