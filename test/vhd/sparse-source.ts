@@ -4,7 +4,11 @@
  * detection), and whose content is known for comparison. Shared with test/vdi.
  */
 import { PassThrough } from 'node:stream';
-import type { Extent, FormatInfo, ImageReader } from '../../src/formats/types.js';
+import fc from 'fast-check';
+import { expect } from 'vitest';
+import { GuestkitError } from '../../src/errors.js';
+import type { Extent, FormatDriver, FormatInfo, ImageReader } from '../../src/formats/types.js';
+import { copyImage } from '../../src/stream/copy.js';
 import { BufferSink, StreamSink, type ByteSink } from '../../src/stream/sink.js';
 import { pseudoRandom } from '../helpers/work.js';
 
@@ -86,4 +90,60 @@ export function memorySink(pipe: boolean): { sink: ByteSink; bytes: () => Promis
       return new Uint8Array(Buffer.concat(chunks));
     },
   };
+}
+
+/** One round trip of a property test: `regions` of a `size`-byte disk written by `driver`. */
+export interface RoundTrip {
+  size: number;
+  regions: Region[];
+  options: Record<string, unknown>;
+  pipe: boolean;
+  chunk: number;
+  zeroGranularity: number;
+}
+
+/**
+ * Writes the source through the copy engine into `driver` (to memory, as a file or a pipe),
+ * reopens the image with `open`, and checks it reads back the source followed by zeros.
+ */
+export async function expectRoundTrip(driver: FormatDriver, p: RoundTrip, open: (image: Uint8Array) => Promise<ImageReader>): Promise<{ image: Uint8Array; reader: ImageReader }> {
+  const src = new SparseSource(p.size, p.regions);
+  const { sink, bytes } = memorySink(p.pipe);
+  const w = await driver.create!(sink, { virtualSize: p.size, options: p.options, file: `out.${driver.extensions[0]}`, allocation: () => src.extents() });
+  await copyImage(src, w, { chunkSize: p.chunk, zeroGranularity: p.zeroGranularity });
+  await w.finish();
+  const image = await bytes();
+  const reader = await open(image);
+  expect(reader.virtualSize).toBeGreaterThanOrEqual(p.size);
+  const back = await reader.read(0, reader.virtualSize);
+  expect(Buffer.from(back.subarray(0, p.size)).equals(Buffer.from(src.bytes))).toBe(true);
+  expect(back.subarray(p.size).every((b) => b === 0)).toBe(true);
+  expect(reader.info().warnings).toBeUndefined();
+  return { image, reader };
+}
+
+/** A random data region of a disk of up to a few MiB. */
+export const region: fc.Arbitrary<Region> = fc.record({ at: fc.nat({ max: 4 * 1024 * 1024 }), len: fc.integer({ min: 1, max: 300_000 }), seed: fc.integer({ min: 1, max: 1 << 30 }) });
+
+/**
+ * Opens a damaged image and uses it as commands do — info, the map of (at most) its first 8 MiB,
+ * reads at both ends of that — accepting success or a GuestkitError and nothing else.
+ */
+export async function expectOnlyGuestkitErrors(open: () => Promise<ImageReader>): Promise<void> {
+  try {
+    const r = await open();
+    r.info();
+    const end = Math.min(r.virtualSize, 8 * 1024 * 1024);
+    let n = 0;
+    for await (const e of r.extents(0, end)) {
+      expect(e.length).toBeGreaterThan(0);
+      if (++n > 100_000) throw new Error('too many extents');
+    }
+    const len = Math.min(end, 65536);
+    await r.read(0, len);
+    await r.read(end - len, len);
+    await r.close();
+  } catch (e) {
+    if (!(e instanceof GuestkitError)) throw e;
+  }
 }
