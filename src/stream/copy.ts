@@ -17,7 +17,7 @@
 import { AbortedError, UsageError } from '../errors.js';
 import type { Extent, ImageReader, ImageWriter } from '../formats/types.js';
 import { diffAgainstBase } from './base-diff.js';
-import { isZero, scanZeroRuns } from './zero.js';
+import { rangeIsZero, scanZeroRuns, view } from './zero.js';
 
 export interface CopyProgress {
   /** Virtual bytes covered so far (holes count too). */
@@ -157,56 +157,47 @@ export async function copyImage(reader: ImageReader, writer: ImageWriter, opts: 
     return into;
   };
 
+  /** Hands one run to the writer: data, zeros, or (overlay output) left to the base. */
+  type Kind = 'data' | 'zero' | 'leave';
+  const put = async (kind: Kind, offset: number, length: number, data?: Uint8Array) => {
+    if (kind === 'data') {
+      await writer.write(offset, data!);
+      stats.bytesWritten += length;
+    } else if (kind === 'zero') {
+      await writer.writeZeroes(offset, length);
+      stats.zeroBytes += length;
+    } else {
+      await writer.leave!(offset, length);
+      stats.unchangedBytes += length;
+    }
+  };
+
   /** Overlay output: per writer unit, the same as the base → leave; zeros → stored zeros; else data. */
   const emitOverlay = async (offset: number, bytes: Uint8Array, baseBytes: Uint8Array) => {
-    const src = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const old = Buffer.from(baseBytes.buffer, baseBytes.byteOffset, baseBytes.byteLength);
-    type Kind = 'leave' | 'zero' | 'data';
-    const flush = async (kind: Kind, s: number, e: number) => {
-      if (kind === 'leave') {
-        await writer.leave!(offset + s, e - s);
-        stats.unchangedBytes += e - s;
-      } else if (kind === 'zero') {
-        await writer.writeZeroes(offset + s, e - s);
-        stats.zeroBytes += e - s;
-      } else {
-        await writer.write(offset + s, bytes.subarray(s, e));
-        stats.bytesWritten += e - s;
-      }
-    };
+    const src = view(bytes);
+    const old = view(baseBytes);
     let runKind: Kind | undefined;
     let runStart = 0;
+    const flush = (end: number) => put(runKind!, offset + runStart, end - runStart, bytes.subarray(runStart, end));
     for (let s = 0; s < src.length; s += block) {
       const e = Math.min(src.length, s + block);
-      const kind: Kind = src.compare(old, s, e, s, e) === 0 ? 'leave' : isZero(bytes.subarray(s, e)) ? 'zero' : 'data';
+      const kind: Kind = src.compare(old, s, e, s, e) === 0 ? 'leave' : rangeIsZero(src, s, e) ? 'zero' : 'data';
       if (kind !== runKind) {
-        if (runKind) await flush(runKind, runStart, s);
+        if (runKind) await flush(s);
         runKind = kind;
         runStart = s;
       }
     }
-    if (runKind) await flush(runKind, runStart, src.length);
+    if (runKind) await flush(src.length);
   };
   const inflight: Pending[] = [];
 
   const emit = async (offset: number, bytes: Uint8Array) => {
-    if (zeroUnit === 0) {
-      await writer.write(offset, bytes);
-      stats.bytesWritten += bytes.length;
-      return;
-    }
+    if (zeroUnit === 0) return put('data', offset, bytes.length, bytes);
     const pieces: Array<[number, number, boolean]> = [];
     // Zero units are aligned to absolute offsets, which chunk boundaries already are.
     scanZeroRuns(bytes, zeroUnit, (s, e, z) => pieces.push([s, e, z]));
-    for (const [s, e, z] of pieces) {
-      if (z) {
-        await writer.writeZeroes(offset + s, e - s);
-        stats.zeroBytes += e - s;
-      } else {
-        await writer.write(offset + s, bytes.subarray(s, e));
-        stats.bytesWritten += e - s;
-      }
-    }
+    for (const [s, e, z] of pieces) await put(z ? 'zero' : 'data', offset + s, e - s, bytes.subarray(s, e));
   };
 
   // Writers that accept disjoint writes out of order (parallelWrites > 1) get several writes in
@@ -251,13 +242,7 @@ export async function copyImage(reader: ImageReader, writer: ImageWriter, opts: 
       checkAbort();
       if (!run.data) {
         await drainAll();
-        if (base) {
-          await writer.leave!(run.offset, run.length);
-          stats.unchangedBytes += run.length;
-        } else {
-          await writer.writeZeroes(run.offset, run.length);
-          stats.zeroBytes += run.length;
-        }
+        await put(base ? 'leave' : 'zero', run.offset, run.length);
         progress.done = run.offset + run.length;
         report();
         continue;

@@ -68,7 +68,15 @@ export class FileSink implements ByteSink {
   }
 }
 
-const ZERO_CHUNK = new Uint8Array(1 << 20);
+/** A megabyte of zeros shared by everything that writes zeros; never written to. */
+export const ZERO_CHUNK = new Uint8Array(1 << 20);
+
+/** Writes `length` zero bytes at `offset`, a megabyte at a time, from the shared zero page. */
+export async function writeZeros(sink: ByteSink, offset: number, length: number): Promise<void> {
+  for (let done = 0; done < length; done += ZERO_CHUNK.length) {
+    await sink.write(offset + done, ZERO_CHUNK.subarray(0, Math.min(ZERO_CHUNK.length, length - done)));
+  }
+}
 
 /** A forward-only sink over a Node Writable (stdout). Awaiting each write is its backpressure. */
 export class StreamSink implements ByteSink {

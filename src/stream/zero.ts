@@ -7,12 +7,12 @@
  */
 const ZERO_PAGE = Buffer.alloc(64 * 1024);
 
-function view(buf: Uint8Array): Buffer {
+export function view(buf: Uint8Array): Buffer {
   return Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
 /** Whether b[start, end) is all zero bytes. */
-function rangeIsZero(b: Buffer, start: number, end: number): boolean {
+export function rangeIsZero(b: Buffer, start: number, end: number): boolean {
   for (let off = start; off < end; off += ZERO_PAGE.length) {
     const n = Math.min(ZERO_PAGE.length, end - off);
     // Cheap early exit on the first and last byte before the memcmp.

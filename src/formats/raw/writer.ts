@@ -1,4 +1,4 @@
-import type { ByteSink } from '../../stream/sink.js';
+import { writeZeros, type ByteSink } from '../../stream/sink.js';
 import type { ByteSource } from '../../stream/source.js';
 import { isZero } from '../../stream/zero.js';
 import type { ImageWriter } from '../types.js';
@@ -23,7 +23,8 @@ const PIECE = 1 << 20;
 export class RawWriter implements ImageWriter {
   /** Writes at distinct offsets of a plain file are independent; a pipe sink must stay in order. */
   readonly parallelWrites: number;
-  private zeroPiece?: Uint8Array;
+  /** Read-back buffers of the in-place mode, reused: zero runs come many per chunk, several chunks at once. */
+  private readonly spare: Uint8Array[] = [];
   constructor(
     private readonly sink: ByteSink,
     private readonly virtualSize: number,
@@ -42,26 +43,21 @@ export class RawWriter implements ImageWriter {
       if (!this.inPlace.isZero) await this.clear(this.inPlace.source, offset, length);
       return;
     }
-    if (!this.zeroesMustBeWritten) return;
-    const zeros = this.zeros();
-    for (let done = 0; done < length; done += zeros.length) {
-      await this.sink.write(offset + done, zeros.subarray(0, Math.min(zeros.length, length - done)));
-    }
+    if (this.zeroesMustBeWritten) await writeZeros(this.sink, offset, length);
   }
 
   /** Zeroes the pieces of [offset, offset+length) that do not already read as zeros. */
   private async clear(target: ByteSource, offset: number, length: number): Promise<void> {
-    const zeros = this.zeros();
-    const buf = new Uint8Array(Math.min(PIECE, length)); // per call: writes of several chunks run at once
-    for (let done = 0; done < length; done += PIECE) {
-      const n = Math.min(PIECE, length - done);
-      const got = await target.readUpTo(offset + done, n, buf);
-      if (!isZero(got)) await this.sink.write(offset + done, zeros.subarray(0, n));
+    const buf = this.spare.pop() ?? new Uint8Array(PIECE);
+    try {
+      for (let done = 0; done < length; done += PIECE) {
+        const n = Math.min(PIECE, length - done);
+        const got = await target.readUpTo(offset + done, n, buf);
+        if (!isZero(got)) await writeZeros(this.sink, offset + done, n);
+      }
+    } finally {
+      this.spare.push(buf);
     }
-  }
-
-  private zeros(): Uint8Array {
-    return (this.zeroPiece ??= new Uint8Array(PIECE));
   }
 
   async finish(): Promise<void> {

@@ -3,9 +3,8 @@
  * without zeroed grains): a skipped grain would show the parent's bytes, so a run that must read
  * as zeros is stored as zeros, and only `leave` keeps a range unallocated.
  */
+import { ZERO_CHUNK as ZEROS } from '../../stream/sink.js';
 import type { ImageWriter } from '../types.js';
-
-const ZEROS = new Uint8Array(1 << 20);
 
 export class OverlayWriter implements ImageWriter {
   readonly blockSize?: number;

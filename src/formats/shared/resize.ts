@@ -8,7 +8,7 @@
  * VDI sectors) before the shrink rule is applied to the size it would really write.
  */
 import { UnsupportedFeatureError, UsageError } from '../../errors.js';
-import { FileSink } from '../../stream/sink.js';
+import { FileSink, writeZeros as writeZerosTo } from '../../stream/sink.js';
 import { FileSource } from '../../stream/source.js';
 import type { OpenContext } from '../types.js';
 import { writeSkippingZeros } from './sparse-write.js';
@@ -88,10 +88,9 @@ export async function openForResize(path: string, file: string): Promise<ImageFi
   };
 }
 
-/** Writes zeros over [from, to) of the image, 4 MiB at a time (bytes that must read as zeros and may not). */
+/** Writes zeros over [from, to) of the image (bytes that must read as zeros and may not). */
 export async function writeZeros(f: ImageFile, from: number, to: number): Promise<void> {
-  const zeros = new Uint8Array(Math.min(4 * 1024 * 1024, Math.max(0, to - from)));
-  for (let at = from; at < to; at += zeros.length) await f.sink.write(at, zeros.subarray(0, Math.min(zeros.length, to - at)));
+  await writeZerosTo(f.sink, from, Math.max(0, to - from));
 }
 
 /**

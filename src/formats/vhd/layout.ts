@@ -137,6 +137,12 @@ export function vhdChecksum(record: Uint8Array, checksumAt = FOOTER_CHECKSUM_AT)
   return ~sum >>> 0;
 }
 
+/** Stores the record's checksum in it (the footer's field by default) and returns it. */
+export function sealChecksum(record: Uint8Array, checksumAt = FOOTER_CHECKSUM_AT): Uint8Array {
+  new DataView(record.buffer, record.byteOffset, record.byteLength).setUint32(checksumAt, vhdChecksum(record, checksumAt));
+  return record;
+}
+
 /** Sector bitmap bytes in front of each block: one bit per sector, padded to a whole sector. */
 export function bitmapSizeFor(blockSize: number): number {
   return Math.ceil(blockSize / SECTOR / 8 / SECTOR) * SECTOR;

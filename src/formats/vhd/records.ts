@@ -15,7 +15,6 @@ import {
   DiskType,
   FEATURE_RESERVED,
   FOOTER,
-  FOOTER_CHECKSUM_AT,
   FOOTER_SIZE,
   FORMAT_VERSION,
   HOST_WINDOWS,
@@ -25,7 +24,7 @@ import {
   VHD_EPOCH_UNIX,
   bitmapSizeFor,
   fourcc,
-  vhdChecksum,
+  sealChecksum,
 } from './layout.js';
 import type { CreateGeometry } from './geometry.js';
 
@@ -70,8 +69,7 @@ export function footerBytes(n: NewFooter): Uint8Array {
     uniqueId: n.uniqueId,
     savedState: 0,
   });
-  new DataView(buf.buffer).setUint32(FOOTER_CHECKSUM_AT, vhdChecksum(buf));
-  return buf;
+  return sealChecksum(buf);
 }
 
 /** Where a new dynamic disk puts things (qemu's layout: FORMATS.md §4.4). */
@@ -117,8 +115,7 @@ export function dynamicHeaderBytes(p: DynamicPlan): Uint8Array {
     reserved1: 0,
     parentName: new Uint8Array(512),
   });
-  new DataView(buf.buffer).setUint32(DYNAMIC_HEADER_CHECKSUM_AT, vhdChecksum(buf, DYNAMIC_HEADER_CHECKSUM_AT));
-  return buf;
+  return sealChecksum(buf, DYNAMIC_HEADER_CHECKSUM_AT);
 }
 
 /** The BAT for the given slots (NO_SLOT → unused), padded with unused entries as qemu does. */

@@ -22,11 +22,10 @@ import {
   DYNAMIC_HEADER,
   DYNAMIC_HEADER_CHECKSUM_AT,
   FOOTER,
-  FOOTER_CHECKSUM_AT,
   FOOTER_SIZE,
   SECTOR,
   diskTypeName,
-  vhdChecksum,
+  sealChecksum,
   type VhdFooter,
 } from './layout.js';
 import { MAX_WRITE_ENTRIES } from './writer.js';
@@ -70,8 +69,7 @@ export async function resizeVhd(path: string, target: ResizeTarget, opts: Resize
 /** The footer with the new current size and geometry, checksummed. */
 function footerWithSize(footer: VhdFooter, g: CreateGeometry): Uint8Array {
   const buf = FOOTER.serialize({ ...footer, currentSize: g.size, cylinders: g.cylinders, heads: g.heads, sectorsPerTrack: g.sectorsPerTrack, checksum: 0 });
-  new DataView(buf.buffer).setUint32(FOOTER_CHECKSUM_AT, vhdChecksum(buf));
-  return buf;
+  return sealChecksum(buf);
 }
 
 
@@ -153,8 +151,7 @@ async function growDynamic(f: ImageFile, d: DynamicLayout, footerAt: number, old
     await f.sink.write(tableOffset + entries * 4, new Uint8Array(tableEnd - tableOffset - entries * 4).fill(0xff));
     await zeroTail(f, d, oldSize);
     await f.sink.sync();
-    const header = DYNAMIC_HEADER.serialize({ ...d.header, maxTableEntries: newEntries, checksum: 0 });
-    new DataView(header.buffer).setUint32(DYNAMIC_HEADER_CHECKSUM_AT, vhdChecksum(header, DYNAMIC_HEADER_CHECKSUM_AT));
+    const header = sealChecksum(DYNAMIC_HEADER.serialize({ ...d.header, maxTableEntries: newEntries, checksum: 0 }), DYNAMIC_HEADER_CHECKSUM_AT);
     await f.sink.write(d.headerOffset, header);
   } else {
     // Entries past the old size may hold anything a shrink left: they become unused.
