@@ -17,14 +17,14 @@ import { openImage } from '../formats/open.js';
 import { byName } from '../formats/registry.js';
 import { RawWriter } from '../formats/raw/writer.js';
 import { ExtendedReader } from '../formats/shared/extended-reader.js';
-import { parseDriverOptions } from '../formats/shared/options.js';
+import { optionRecord, parseDriverOptions } from '../formats/shared/options.js';
 import type { FormatDriver, ImageReader } from '../formats/types.js';
 import { AtomicOutput } from '../stream/atomic.js';
 import { retryingSink } from '../stream/retry.js';
 import { FileSink } from '../stream/sink.js';
 import { FileSource } from '../stream/source.js';
 import type { CopyStats } from '../stream/copy.js';
-import { atomicSink, convertResult, copyInto, createWriter, openConvertSource, rawOptionsOf, refuseSourceAsOutput, type ConvertOptions, type ConvertResult } from './convert.js';
+import { atomicSink, convertResult, copyInto, createWriter, openConvertSource, refuseSourceAsOutput, type ConvertOptions, type ConvertResult } from './convert.js';
 
 /** The target's format: -O when given (it must agree with the content), else what the content says. */
 async function targetDriver(path: string, opts: ConvertOptions): Promise<FormatDriver> {
@@ -118,7 +118,7 @@ async function rewrite(reader: ImageReader, driver: FormatDriver, path: string, 
     }
     if (target.virtualSize < reader.virtualSize) throw tooSmall(opts.output, target.virtualSize, reader.virtualSize);
     // The target's layout, with the user's -o on top.
-    const options = parseDriverOptions(driver.optionsSchema, driver.name, { ...driver.recreateOptions(info), ...rawOptionsOf(opts) });
+    const options = parseDriverOptions(driver.optionsSchema, driver.name, { ...driver.recreateOptions(info), ...optionRecord(opts.options) });
     // Past the source's end the target keeps its own bytes, unless it is known to read as zeros.
     const keepTail = !opts.targetIsZero && target.virtualSize > reader.virtualSize;
     const content = new ExtendedReader(reader, target.virtualSize, keepTail ? target : undefined);

@@ -9,7 +9,7 @@ import { stat } from 'node:fs/promises';
 import { UnsupportedFeatureError, UsageError } from '../errors.js';
 import { byExtension, byName, qemuName } from '../formats/registry.js';
 import { openImage, openSource } from '../formats/open.js';
-import { parseDriverOptions, parseOptionString } from '../formats/shared/options.js';
+import { parseDriverOptions, optionRecord } from '../formats/shared/options.js';
 import type { FormatDriver, ImageReader, ImageWriter } from '../formats/types.js';
 import { AtomicOutput } from '../stream/atomic.js';
 import { copyImage, type BaseImage, type CopyProgress, type CopyStats } from '../stream/copy.js';
@@ -123,11 +123,6 @@ export function refuseSourceAsOutput(reader: ImageReader, output: string): void 
   }
 }
 
-/** Parses `-o` (object or qemu-img string) into a plain record. */
-export function rawOptionsOf(opts: ConvertOptions): Record<string, unknown> {
-  return typeof opts.options === 'string' ? parseOptionString(opts.options) : { ...(opts.options ?? {}) };
-}
-
 /** Runs the copy engine into `writer` and finishes it; aborts the writer on failure. */
 export async function copyInto(reader: ImageReader, writer: ImageWriter, opts: ConvertOptions, base?: BaseImage): Promise<CopyStats> {
   try {
@@ -208,7 +203,7 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
   if (opts.compress && !driver.capabilities.compression) {
     throw new UsageError(`format ${driver.name} does not support compression (-c)`);
   }
-  const rawOptions = rawOptionsOf(opts);
+  const rawOptions = optionRecord(opts.options);
   if (opts.backingFile !== undefined) {
     if (!driver.capabilities.backing) throw new UsageError(`format ${driver.name} does not support backing files (-B); use qcow2 or vmdk`);
     rawOptions.backing_file = opts.backingFile;

@@ -2,7 +2,7 @@
 import { UnsupportedFeatureError, UsageError } from '../errors.js';
 import { byName } from '../formats/registry.js';
 import { openImage } from '../formats/open.js';
-import { parseDriverOptions, parseOptionString } from '../formats/shared/options.js';
+import { parseDriverOptions, optionRecord } from '../formats/shared/options.js';
 import { AtomicOutput } from '../stream/atomic.js';
 import { resolve, dirname } from 'node:path';
 
@@ -20,7 +20,7 @@ export interface CreateOptions {
 export async function createImage(opts: CreateOptions): Promise<{ path: string; format: string; virtualSize: number }> {
   const driver = byName(opts.format);
   if (!driver.create || !driver.capabilities.write) throw new UnsupportedFeatureError(`creating ${driver.name} images is not supported`);
-  const raw = typeof opts.options === 'string' ? parseOptionString(opts.options) : { ...(opts.options ?? {}) };
+  const raw = optionRecord(opts.options);
   if (opts.backingFile) {
     if (!driver.capabilities.backing) throw new UsageError(`format ${driver.name} does not support backing files`);
     raw.backing_file = opts.backingFile;

@@ -11,7 +11,7 @@
 import { UnsupportedFeatureError } from '../errors.js';
 import { byName } from '../formats/registry.js';
 import { openImage, type OpenOptions } from '../formats/open.js';
-import { parseDriverOptions, parseOptionString } from '../formats/shared/options.js';
+import { parseDriverOptions, optionRecord } from '../formats/shared/options.js';
 import type { Extent, FormatDriver, ImageReader } from '../formats/types.js';
 import { copyImage } from '../stream/copy.js';
 import type { ByteSink } from '../stream/sink.js';
@@ -140,7 +140,7 @@ export interface MeasureResult {
 export async function measure(opts: MeasureOptions): Promise<MeasureResult> {
   const driver = byName(opts.format);
   if (!driver.create || !driver.capabilities.write) throw new UnsupportedFeatureError(`writing ${driver.name} images is not supported`);
-  const raw = typeof opts.options === 'string' ? parseOptionString(opts.options) : (opts.options ?? {});
+  const raw = optionRecord(opts.options);
   const options = parseDriverOptions(driver.optionsSchema, driver.name, raw) as Record<string, unknown>;
   let source: ImageReader | undefined;
   if (opts.source) source = await openImage(opts.source, { format: opts.sourceFormat, allowOutside: opts.allowOutside } satisfies OpenOptions);

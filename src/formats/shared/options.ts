@@ -17,6 +17,11 @@ export function parseSize(text: string, what = 'size'): number {
 }
 
 /** `a=b,c=d` → { a: 'b', c: 'd' }; a doubled comma stands for a literal comma (qemu-img's escaping). */
+/** `-o` as the API takes it — qemu-img's `k=v,k=v` string or an object — as a fresh record. */
+export function optionRecord(options: Record<string, unknown> | string | undefined): Record<string, unknown> {
+  return typeof options === 'string' ? parseOptionString(options) : { ...(options ?? {}) };
+}
+
 export function parseOptionString(text: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   if (!text) return out;
