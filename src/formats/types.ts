@@ -85,9 +85,10 @@ export interface ImageWriter {
    */
   readonly blockSize?: number;
   /**
-   * How many write() calls may be in flight at once. Above 1 the writer accepts disjoint writes
-   * arriving and completing in any order (a flat layout such as raw), which lets the engine keep
-   * several writes going. Default 1: strictly increasing offsets, one at a time.
+   * How many calls (write, writeZeroes, leave) may be in flight at once. Default 1: the engine
+   * waits for each call before the next. Above 1 it makes the next call before earlier ones
+   * settle; calls are still made in increasing offset order, and a writer that allocates in that
+   * order takes them one after the other through WriteBehind. Completion may come in any order.
    */
   readonly parallelWrites?: number;
 }

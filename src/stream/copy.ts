@@ -172,38 +172,49 @@ export async function copyImage(reader: ImageReader, writer: ImageWriter, opts: 
     }
   };
 
+  // Writers that take several calls in flight (parallelWrites > 1) get the next chunk's calls
+  // before the previous chunk's have settled, so their writes overlap with each other and with the
+  // reads; a buffer returns to the pool only when its calls have settled. Others get one call at a
+  // time.
+  const writeWindow = Math.max(1, writer.parallelWrites ?? 1);
+
+  /** Hands a chunk's runs ([kind, start, end) within `bytes`) to the writer, in order. */
+  type Piece = [Kind, number, number];
+  const issue = async (offset: number, bytes: Uint8Array, pieces: Piece[]) => {
+    if (writeWindow === 1) {
+      for (const [k, s, e] of pieces) await put(k, offset + s, e - s, bytes.subarray(s, e));
+      return;
+    }
+    // Every call is made now, so calls stay in offset order across chunks; wait for all of them
+    // (not just the first failure) before the buffer can go back to the pool.
+    const settled = await Promise.allSettled(pieces.map(([k, s, e]) => put(k, offset + s, e - s, bytes.subarray(s, e))));
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  };
+
   /** Overlay output: per writer unit, the same as the base → leave; zeros → stored zeros; else data. */
-  const emitOverlay = async (offset: number, bytes: Uint8Array, baseBytes: Uint8Array) => {
+  const emitOverlay = (offset: number, bytes: Uint8Array, baseBytes: Uint8Array) => {
     const src = view(bytes);
     const old = view(baseBytes);
-    let runKind: Kind | undefined;
-    let runStart = 0;
-    const flush = (end: number) => put(runKind!, offset + runStart, end - runStart, bytes.subarray(runStart, end));
+    const pieces: Piece[] = [];
     for (let s = 0; s < src.length; s += block) {
       const e = Math.min(src.length, s + block);
       const kind: Kind = src.compare(old, s, e, s, e) === 0 ? 'leave' : rangeIsZero(src, s, e) ? 'zero' : 'data';
-      if (kind !== runKind) {
-        if (runKind) await flush(s);
-        runKind = kind;
-        runStart = s;
-      }
+      const last = pieces[pieces.length - 1];
+      if (last?.[0] === kind) last[2] = e;
+      else pieces.push([kind, s, e]);
     }
-    if (runKind) await flush(src.length);
+    return issue(offset, bytes, pieces);
   };
   const inflight: Pending[] = [];
 
-  const emit = async (offset: number, bytes: Uint8Array) => {
+  const emit = (offset: number, bytes: Uint8Array) => {
     if (zeroUnit === 0) return put('data', offset, bytes.length, bytes);
-    const pieces: Array<[number, number, boolean]> = [];
+    const pieces: Piece[] = [];
     // Zero units are aligned to absolute offsets, which chunk boundaries already are.
-    scanZeroRuns(bytes, zeroUnit, (s, e, z) => pieces.push([s, e, z]));
-    for (const [s, e, z] of pieces) await put(z ? 'zero' : 'data', offset + s, e - s, bytes.subarray(s, e));
+    scanZeroRuns(bytes, zeroUnit, (s, e, z) => pieces.push([z ? 'zero' : 'data', s, e]));
+    return issue(offset, bytes, pieces);
   };
-
-  // Writers that accept disjoint writes out of order (parallelWrites > 1) get several writes in
-  // flight, so page-cache allocation on the write side uses more than one core; a buffer returns
-  // to the pool only when its write has settled. Others get one write at a time, in order.
-  const writeWindow = Math.max(1, writer.parallelWrites ?? 1);
   const writing: Array<{ done: Promise<void>; end: number }> = [];
   const settleOldestWrite = async () => {
     const w = writing.shift()!;

@@ -13,6 +13,7 @@
  */
 import { LimitExceededError, UsageError } from '../../errors.js';
 import { WriteOrder } from '../shared/write-order.js';
+import { WriteBehind } from '../shared/write-behind.js';
 import type { ByteSink } from '../../stream/sink.js';
 import { OrderedPool } from '../../stream/ordered-pool.js';
 import { roundUp } from '../shared/bounds.js';
@@ -29,6 +30,9 @@ import { refcountGeometry, refcountMetadataSize, type RefcountGeometry } from '.
 
 export class Qcow2Writer implements ImageWriter {
   readonly blockSize: number;
+  /** Uncompressed data clusters go out while the next call is planned; compression has its own pool. */
+  readonly parallelWrites: number;
+  private readonly behind = new WriteBehind();
   private readonly g: Geometry;
   private readonly rg: RefcountGeometry;
   private readonly alloc: HostAllocator;
@@ -63,11 +67,16 @@ export class Qcow2Writer implements ImageWriter {
     this.l2 = new L2Builder(this.g);
     this.zeroExplicit = cfg.backingFile !== undefined;
     if (cfg.compress) this.pool = new OrderedPool<Uint8Array>(cfg.parallelism);
+    this.parallelWrites = cfg.compress ? 1 : 4;
     // Fail now, not after the copy, if the header cannot hold the backing file name.
     serializeHeader(headerSpec(cfg, { l1: 0, refcountTable: 0, refcountTableClusters: 0 }), file);
   }
 
-  async write(offset: number, data: Uint8Array): Promise<void> {
+  write(offset: number, data: Uint8Array): Promise<void> {
+    return this.behind.call(() => this.place(offset, data));
+  }
+
+  private async place(offset: number, data: Uint8Array): Promise<void> {
     this.order.advance(offset, data.length);
     const cs = this.g.clusterSize;
     const end = offset + data.length;
@@ -88,7 +97,11 @@ export class Qcow2Writer implements ImageWriter {
     }
   }
 
-  async writeZeroes(offset: number, length: number): Promise<void> {
+  writeZeroes(offset: number, length: number): Promise<void> {
+    return this.behind.call(() => this.placeZeroes(offset, length));
+  }
+
+  private async placeZeroes(offset: number, length: number): Promise<void> {
     this.order.advance(offset, length);
     if (!this.zeroExplicit || length === 0) return; // unallocated clusters read as zeros
     const cs = this.g.clusterSize;
@@ -112,7 +125,11 @@ export class Qcow2Writer implements ImageWriter {
   }
 
   /** Clusters left unallocated over the backing file; whole clusters only, since a cluster is allocated whole or not at all. */
-  async leave(offset: number, length: number): Promise<void> {
+  leave(offset: number, length: number): Promise<void> {
+    return this.behind.call(() => this.placeLeft(offset, length));
+  }
+
+  private async placeLeft(offset: number, length: number): Promise<void> {
     const cs = this.g.clusterSize;
     const end = offset + length;
     if (offset % cs !== 0 || (end % cs !== 0 && end !== this.cfg.virtualSize)) {
@@ -191,7 +208,9 @@ export class Qcow2Writer implements ImageWriter {
       const host = this.alloc.clusters(n);
       const first = cluster - l1Index * g.l2Entries;
       for (let k = 0; k < n; k++) this.l2.setData(first + k, (host + k) * cs);
-      await this.sink.write(host * cs, bytes.subarray(done, done + runBytes));
+      // The bytes are the engine's (left alone until this call resolves), a staged cluster
+      // (never reused) or the shared zero cluster (never changed).
+      await this.behind.write(this.sink, host * cs, bytes.subarray(done, done + runBytes));
       done += runBytes;
     }
   }
@@ -236,6 +255,7 @@ export class Qcow2Writer implements ImageWriter {
   }
 
   async finish(): Promise<void> {
+    await this.behind.drain();
     this.order.finish();
     await this.flushStage();
     await this.pool?.drain();
@@ -272,11 +292,13 @@ export class Qcow2Writer implements ImageWriter {
     let used = header.length;
     while (used > 0 && header[used - 1] === 0) used--;
     await this.sink.write(0, header.subarray(0, roundUp(used, 512)));
+    await this.behind.drain();
     await this.sink.setLength(rtFirst * cs + table.length);
   }
 
   async abort(): Promise<void> {
     this.order.close();
+    await this.behind.drain().catch(() => {});
     await this.pool?.discard();
   }
 }

@@ -3,7 +3,7 @@
  * whole fixed-size blocks, for formats that store data in allocation units (VHD blocks, VDI
  * blocks). The copy engine already aligns data to the writer's block size, so whole blocks pass
  * straight through without a copy; only a block that arrives in pieces (a last block cut by the
- * virtual size, a data run split by zero detection) is assembled in one reused buffer.
+ * virtual size, a data run split by zero detection) is assembled, in a buffer of its own.
  * Blocks that receive no data are never emitted: the format leaves them unallocated.
  */
 import { UsageError } from '../../errors.js';
@@ -42,8 +42,11 @@ export class BlockAssembler {
     this.current = -1;
     if (this.dirty) {
       this.dirty = false;
-      await this.emit(index, this.buffer!);
-      this.buffer!.fill(0);
+      const filled = this.buffer!;
+      // The block is handed over for good (its write may still be in flight): the next partial
+      // block gets a fresh buffer. Partial blocks are rare (the last block, a block cut by -S).
+      this.buffer = undefined;
+      await this.emit(index, filled);
     }
   }
 

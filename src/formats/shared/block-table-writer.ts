@@ -12,10 +12,14 @@ import type { CreateSpec, ImageWriter } from '../types.js';
 import { planAllocation } from './bitmap.js';
 import { BlockAssembler } from './block-assembler.js';
 import { BlockSlots } from './block-slots.js';
+import { WriteBehind } from './write-behind.js';
 
 export abstract class BlockTableWriter implements ImageWriter {
   private readonly assembler: BlockAssembler;
   private headWritten = false;
+  /** storeBlock() tracks block data here: a file takes several blocks in flight; a pipe one at a time, in order. */
+  protected readonly behind = new WriteBehind();
+  readonly parallelWrites: number;
 
   protected constructor(
     protected readonly sink: ByteSink,
@@ -28,6 +32,7 @@ export abstract class BlockTableWriter implements ImageWriter {
     readonly blockSize: number = tableBlockSize,
   ) {
     this.assembler = new BlockAssembler(tableBlockSize, virtualSize, (i, d) => this.emitBlock(i, d), file);
+    this.parallelWrites = sink.seekable ? 4 : 1;
   }
 
   /** Slots on demand for a file; for a pipe, planned from the source's allocation map. */
@@ -45,7 +50,7 @@ export abstract class BlockTableWriter implements ImageWriter {
 
   /** Header(s) and table, with the slots as they stand. */
   protected abstract writeHead(): Promise<void>;
-  /** Stores block data in its slot. */
+  /** Stores block data in its slot; may start its writes through `behind` instead of awaiting them. */
   protected abstract storeBlock(slot: number, data: Uint8Array): Promise<void>;
   /** What follows the last slot (planned slots that got no data still occupy their place). */
   protected abstract writeTail(): Promise<void>;
@@ -67,18 +72,22 @@ export abstract class BlockTableWriter implements ImageWriter {
   }
 
   write(offset: number, data: Uint8Array): Promise<void> {
-    return this.assembler.write(offset, data);
+    return this.behind.call(() => this.assembler.write(offset, data));
   }
 
   writeZeroes(offset: number, length: number): Promise<void> {
-    return this.assembler.writeZeroes(offset, length);
+    return this.behind.call(() => this.assembler.writeZeroes(offset, length));
   }
 
   async finish(): Promise<void> {
+    await this.behind.drain();
     await this.assembler.finish();
     if (!this.headWritten) await this.head();
+    await this.behind.drain();
     await this.writeTail();
   }
 
-  async abort(): Promise<void> {}
+  async abort(): Promise<void> {
+    await this.behind.drain().catch(() => {});
+  }
 }

@@ -10,6 +10,8 @@ import { WriteOrder } from './write-order.js';
 
 export class FlatWriter implements ImageWriter {
   private readonly order: WriteOrder;
+  /** Each block has its place in a file: several writes may be in flight, as for raw. */
+  readonly parallelWrites: number;
 
   constructor(
     private readonly sink: ByteSink,
@@ -19,6 +21,7 @@ export class FlatWriter implements ImageWriter {
     private readonly onFinish: () => Promise<void>,
   ) {
     this.order = new WriteOrder('flat writer', virtualSize, file);
+    this.parallelWrites = sink.seekable ? 4 : 1;
   }
 
   async write(offset: number, data: Uint8Array): Promise<void> {

@@ -6,11 +6,13 @@
  */
 import type { ByteSink } from '../../stream/sink.js';
 import { scanZeroRuns } from '../../stream/zero.js';
+import type { WriteBehind } from './write-behind.js';
 
 /** Zero runs shorter than a page are not worth a separate write. */
 export const HOLE_GRANULARITY = 4096;
 
-export async function writeSkippingZeros(sink: ByteSink, offset: number, data: Uint8Array): Promise<void> {
+/** With `behind`, the writes are started and tracked there rather than awaited. */
+export async function writeSkippingZeros(sink: ByteSink, offset: number, data: Uint8Array, behind?: WriteBehind): Promise<void> {
   if (!sink.seekable) {
     await sink.write(offset, data);
     return;
@@ -19,5 +21,9 @@ export async function writeSkippingZeros(sink: ByteSink, offset: number, data: U
   scanZeroRuns(data, HOLE_GRANULARITY, (start, end, zero) => {
     if (!zero) runs.push(start, end);
   });
-  for (let i = 0; i < runs.length; i += 2) await sink.write(offset + runs[i], data.subarray(runs[i], runs[i + 1]));
+  for (let i = 0; i < runs.length; i += 2) {
+    const at = offset + runs[i];
+    const run = data.subarray(runs[i], runs[i + 1]);
+    await (behind ? behind.write(sink, at, run) : sink.write(at, run));
+  }
 }

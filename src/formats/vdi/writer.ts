@@ -117,7 +117,7 @@ class VdiDynamicWriter extends BlockTableWriter {
   }
 
   protected async storeBlock(slot: number, data: Uint8Array): Promise<void> {
-    await writeSkippingZeros(this.sink, this.plan.offData + slot * DEFAULT_BLOCK_SIZE, data);
+    await writeSkippingZeros(this.sink, this.plan.offData + slot * DEFAULT_BLOCK_SIZE, data, this.behind);
   }
 
   protected async writeTail(): Promise<void> {

@@ -73,8 +73,8 @@ class VhdDynamicWriter extends BlockTableWriter {
 
   protected async storeBlock(slot: number, data: Uint8Array): Promise<void> {
     const at = slotOffset(this.plan, slot);
-    await this.sink.write(at, this.fullBitmap);
-    await writeSkippingZeros(this.sink, at + this.plan.bitmapSize, data);
+    await this.behind.write(this.sink, at, this.fullBitmap);
+    await writeSkippingZeros(this.sink, at + this.plan.bitmapSize, data, this.behind);
   }
 
   /** Planned blocks that received no data still occupy their slots (a pipe already holds the BAT). */

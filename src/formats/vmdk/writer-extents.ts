@@ -8,6 +8,7 @@
 import { UsageError } from '../../errors.js';
 import type { ByteSink } from '../../stream/sink.js';
 import { writeSkippingZeros } from '../shared/sparse-write.js';
+import { WriteBehind } from '../shared/write-behind.js';
 import type { ImageWriter } from '../types.js';
 import type { ExtentWriter } from './writer-sparse.js';
 
@@ -18,8 +19,8 @@ export class FlatExtentWriter implements ExtentWriter {
     private readonly length: number,
   ) {}
 
-  write(offset: number, data: Uint8Array): Promise<void> {
-    return writeSkippingZeros(this.sink, offset, data);
+  write(offset: number, data: Uint8Array, behind?: WriteBehind): Promise<void> {
+    return writeSkippingZeros(this.sink, offset, data, behind);
   }
 
   finish(): Promise<void> {
@@ -37,6 +38,9 @@ export interface PlannedExtent {
 export class ExtentSetWriter implements ImageWriter {
   private current = -1;
   private writer: ExtentWriter | undefined;
+  /** Extents are files: several grain runs in flight while the next call is mapped. */
+  readonly parallelWrites = 4;
+  private readonly behind = new WriteBehind();
 
   constructor(
     readonly blockSize: number,
@@ -49,6 +53,8 @@ export class ExtentSetWriter implements ImageWriter {
   private async enter(index: number): Promise<ExtentWriter> {
     if (index < this.current) throw new UsageError('VMDK writer: blocks must arrive in increasing order');
     while (this.current < index) {
+      // The extent is completed (its length set) only once its data is in.
+      await this.behind.settleWrites();
       if (this.writer) await this.writer.finish();
       else if (this.current >= 0) await (await this.extents[this.current].open()).finish();
       this.current++;
@@ -64,7 +70,11 @@ export class ExtentSetWriter implements ImageWriter {
     return i;
   }
 
-  async write(offset: number, data: Uint8Array): Promise<void> {
+  write(offset: number, data: Uint8Array): Promise<void> {
+    return this.behind.call(() => this.place(offset, data));
+  }
+
+  private async place(offset: number, data: Uint8Array): Promise<void> {
     let done = 0;
     while (done < data.length) {
       const at = offset + done;
@@ -72,7 +82,7 @@ export class ExtentSetWriter implements ImageWriter {
       const e = this.extents[i];
       const n = Math.min(data.length - done, e.start + e.length - at);
       const w = await this.enter(i);
-      await w.write(at - e.start, data.subarray(done, done + n));
+      await w.write(at - e.start, data.subarray(done, done + n), this.behind);
       done += n;
     }
   }
@@ -82,6 +92,7 @@ export class ExtentSetWriter implements ImageWriter {
   }
 
   async finish(): Promise<void> {
+    await this.behind.drain();
     if (this.extents.length) {
       await this.enter(this.extents.length - 1);
       await this.writer!.finish();
@@ -91,5 +102,7 @@ export class ExtentSetWriter implements ImageWriter {
     await this.onFinish();
   }
 
-  async abort(): Promise<void> {}
+  async abort(): Promise<void> {
+    await this.behind.drain().catch(() => {});
+  }
 }

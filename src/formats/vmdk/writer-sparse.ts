@@ -8,6 +8,7 @@
 import { UsageError } from '../../errors.js';
 import type { ByteSink } from '../../stream/sink.js';
 import { isZero } from '../../stream/zero.js';
+import type { WriteBehind } from '../shared/write-behind.js';
 import { ceilDiv, roundUp } from '../shared/bounds.js';
 import {
   COMPRESSION_NONE,
@@ -63,8 +64,11 @@ export function planSparseExtent(capacitySectors: number, descriptorSectors: num
 }
 
 export interface ExtentWriter {
-  /** `offset` relative to the extent, grain aligned; data may end at the extent end. */
-  write(offset: number, data: Uint8Array): Promise<void>;
+  /**
+   * `offset` relative to the extent, grain aligned; data may end at the extent end. With
+   * `behind`, data writes are started and tracked there instead of awaited.
+   */
+  write(offset: number, data: Uint8Array, behind?: WriteBehind): Promise<void>;
   finish(): Promise<void>;
 }
 
@@ -170,7 +174,7 @@ export class SparseExtentWriter implements ExtentWriter {
     this.gt.fill(0);
   }
 
-  async write(offset: number, data: Uint8Array): Promise<void> {
+  async write(offset: number, data: Uint8Array, behind?: WriteBehind): Promise<void> {
     const G = this.grainBytes;
     if (offset % G !== 0 || offset < this.low) throw new UsageError(`sparse VMDK writer: write at ${offset} is not grain-aligned or goes backwards`);
     this.low = offset + data.length;
@@ -179,8 +183,9 @@ export class SparseExtentWriter implements ExtentWriter {
     let runHost = 0;
     const flushRun = async (end: number) => {
       if (runStart < 0) return;
-      await this.sink.write(runHost, data.subarray(runStart, end));
+      const run = data.subarray(runStart, end);
       runStart = -1;
+      await (behind ? behind.write(this.sink, runHost, run) : this.sink.write(runHost, run));
     };
     for (let at = 0; at < data.length; at += G) {
       const chunk = data.subarray(at, Math.min(data.length, at + G));
