@@ -3,6 +3,7 @@
  * format on an atomic output, run the copy engine, commit. The CLI's convert is a thin layer
  * over this. Converting into an existing image (-n) is in convert-into.ts.
  */
+import { setInflateParallelism } from '../stream/inflate-lanes.js';
 import { realpathSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { stat } from 'node:fs/promises';
@@ -126,6 +127,8 @@ export function refuseSourceAsOutput(reader: ImageReader, output: string): void 
 /** Runs the copy engine into `writer` and finishes it; aborts the writer on failure. */
 export async function copyInto(reader: ImageReader, writer: ImageWriter, opts: ConvertOptions, base?: BaseImage): Promise<CopyStats> {
   try {
+    // -m caps the inflating workers as well as the compressing jobs.
+    setInflateParallelism(opts.parallelism);
     const stats = await copyImage(reader, writer, { zeroGranularity: opts.sparseSize, onProgress: opts.onProgress, signal: opts.signal, base });
     await writer.finish();
     return stats;

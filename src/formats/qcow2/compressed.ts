@@ -21,7 +21,7 @@
  */
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
-import { inflateRawExact } from '../../stream/compress.js';
+import { inflateRawExact, inflateRawExactInto } from '../../stream/compress.js';
 import { COMPRESSION_ZLIB, COMPRESSION_ZSTD } from './layout.js';
 import { zstdDecodeCluster } from './zstd.js';
 
@@ -38,6 +38,12 @@ interface Where {
   file?: string;
   offset?: number;
   field?: string;
+}
+
+/** decompressCluster() into out[at, at + clusterSize): zlib clusters inflate in place, without a buffer of their own. */
+export async function decompressClusterInto(payload: Uint8Array, type: number, out: Uint8Array, at: number, clusterSize: number, where: Where): Promise<void> {
+  if (type === COMPRESSION_ZLIB) inflateRawExactInto(payload, out, at, clusterSize, where);
+  else out.set(await decompressCluster(payload, type, clusterSize, where), at);
 }
 
 /** Decompresses one cluster's payload into exactly `clusterSize` bytes. */

@@ -9,6 +9,7 @@
  */
 import { dirname, isAbsolute, join } from 'node:path';
 import { CorruptImageError, UnsupportedFeatureError, UsageError } from '../../errors.js';
+import { inflateOnLane } from '../../stream/inflate-lanes.js';
 import { retryingSource } from '../../stream/retry.js';
 import { FileSource, type ByteSource } from '../../stream/source.js';
 import { LruCache } from '../shared/lru.js';
@@ -16,7 +17,7 @@ import { MappedReader, type Mapping } from '../shared/mapped-reader.js';
 import { resolveConfined } from '../shared/paths.js';
 import type { Extent, FormatInfo, ImageReader, OpenContext } from '../types.js';
 import { bitmapInfo, readBitmapDirectory, type BitmapRecord } from './bitmaps.js';
-import { decompressCluster } from './compressed.js';
+import { decompressCluster, decompressClusterInto } from './compressed.js';
 import { readHeader, requireL1InFile, type Qcow2Header } from './header.js';
 import { bitmapAlloc, bitmapZero, entryHi, entryLo, L2Tables } from './l2.js';
 import {
@@ -28,6 +29,7 @@ import {
   L2E_OFFSET_MASK_LO,
   classifyL2,
   COMPRESSED_SECTOR,
+  COMPRESSION_ZLIB,
   compressedExtent,
   entryOffset,
   type Geometry,
@@ -230,18 +232,42 @@ export class Qcow2Reader extends MappedReader {
             const got = spanStart >= this.fileSize ? new Uint8Array(0) : await this.source.readUpTo(spanStart, Math.min(spanEnd, this.fileSize) - spanStart);
             return got.length === spanEnd - spanStart ? got : zeroPad(got, spanEnd - spanStart);
           })());
-        const inflate = async (m: (typeof members)[number]) =>
-          decompressCluster((await spanBytes()).subarray(m.at - spanStart, m.at - spanStart + m.length), this.header.compressionType, cs, {
-            ...entryWhere(m.index),
-            offset: m.at,
-          });
-        for (const m of members) {
+        const payload = async (m: (typeof members)[number]) => (await spanBytes()).subarray(m.at - spanStart, m.at - spanStart + m.length);
+        const where = (m: (typeof members)[number]) => ({ ...entryWhere(m.index), offset: m.at });
+        const inflate = async (m: (typeof members)[number]) => decompressCluster(await payload(m), this.header.compressionType, cs, where(m));
+        /** Where member `m` lies in the virtual disk, and the part of it this read wants. */
+        const bounds = (m: (typeof members)[number]) => {
           const cStart = tableBase + m.index * cs;
-          const from = Math.max(offset, cStart);
-          const to = Math.min(end, cStart + cs);
+          return { cStart, from: Math.max(offset, cStart), to: Math.min(end, cStart + cs) };
+        };
+        const isWhole = (m: (typeof members)[number]) => {
+          const b = bounds(m);
+          return b.from === b.cStart && b.to === b.cStart + cs;
+        };
+        const placed = new Uint8Array(members.length);
+        // Clusters read whole go to a worker when one is free (zlib only). The main thread inflates
+        // the rest, and any the worker could not, so errors are reported as ever.
+        const whole = members.flatMap((m, i) => (isWhole(m) ? [i] : []));
+        if (this.header.compressionType === COMPRESSION_ZLIB && whole.length) {
+          const bytes = await spanBytes();
+          const payloads = whole.map((i) => bytes.subarray(members[i].at - spanStart, members[i].at - spanStart + members[i].length));
+          await inflateOnLane('raw', payloads, cs, (outputs) =>
+            outputs.forEach((out, k) => {
+              if (out?.length !== cs) return;
+              into.set(out, bounds(members[whole[k]]).cStart - offset);
+              placed[whole[k]] = 1;
+            }),
+          );
+        }
+        for (const [i, m] of members.entries()) {
+          if (placed[i]) continue;
+          const { cStart, from, to } = bounds(m);
+          if (isWhole(m)) {
+            await decompressClusterInto(await payload(m), this.header.compressionType, into, cStart - offset, cs, where(m));
+            continue;
+          }
           // A cluster read in part is kept for the read that wants the rest of it.
-          const whole = from === cStart && to === cStart + cs;
-          const cluster = whole ? await inflate(m) : await this.inflated.get(m.at, () => inflate(m));
+          const cluster = await this.inflated.get(m.at, () => inflate(m));
           into.set(cluster.subarray(from - cStart, to - cStart), from - offset);
         }
       },
