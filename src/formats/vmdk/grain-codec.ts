@@ -11,7 +11,7 @@
  */
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
-import { inflateCapped } from '../../stream/compress.js';
+import { inflateCapped, inflateCappedInto } from '../../stream/compress.js';
 
 const deflateAsync = promisify(zlib.deflate) as (b: Uint8Array, o: zlib.ZlibOptions) => Promise<Buffer>;
 
@@ -27,6 +27,11 @@ export interface Where {
 /** Inflates to at most `max` bytes (a grain): more is corrupt, never a bigger allocation. */
 export function inflateGrain(data: Uint8Array, max: number, where: Where): Buffer {
   return inflateCapped('zlib', data, max, where, 'compressed grain');
+}
+
+/** inflateGrain() into `dest` (a grain's room), without a buffer per grain; returns the bytes produced. */
+export function inflateGrainInto(data: Uint8Array, dest: Uint8Array, where: Where): number {
+  return inflateCappedInto('zlib', data, dest, 0, dest.length, where, 'compressed grain');
 }
 
 /** Deflates one grain at `level` (1–9) into a zlib stream, on the thread pool. */

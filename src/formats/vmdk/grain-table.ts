@@ -11,7 +11,7 @@ import type { ByteSource } from '../../stream/source.js';
 import { LruCache } from '../shared/lru.js';
 import type { Mapping } from '../shared/mapped-reader.js';
 import type { ExtentInfo, ExtentReader } from './extent.js';
-import { inflateGrain, zlibBound } from './grain-codec.js';
+import { inflateGrain, inflateGrainInto, zlibBound } from './grain-codec.js';
 import { GRAIN_CACHE_ENTRIES, GRAIN_MARKER, GT_CACHE_ENTRIES, GTE_UNALLOCATED, GTE_ZEROED, SECTOR } from './layout.js';
 
 export interface GrainTableConfig {
@@ -165,11 +165,17 @@ export class GrainTableExtent implements ExtentReader {
             pieces.push({ k, from, n, at });
             at += n;
           }
-          const decoded = this.decodeRun(gdIndex, gt, pieces.map((p) => p.k), base);
+          // Whole grains inflate straight into `into`; a grain read in part goes through the cache.
+          const decoded = this.decodeRun(
+            gdIndex,
+            gt,
+            pieces.map((p) => ({ k: p.k, into: p.from === 0 && p.n === G ? into.subarray(p.at, p.at + G) : undefined })),
+            base,
+          );
           await Promise.all(
             pieces.map(async (p, j) => {
               const data = await decoded[j];
-              into.set(data.subarray(p.from, p.from + p.n), p.at);
+              if (data.buffer !== into.buffer || data.byteOffset !== into.byteOffset + p.at) into.set(data.subarray(p.from, p.from + p.n), p.at);
             }),
           );
         },
@@ -198,7 +204,8 @@ export class GrainTableExtent implements ExtentReader {
    * each other in the file — the normal case, streams are written in disk order — are fetched in
    * one read, then inflated in parallel; decoded grains are cached for reads that split them.
    */
-  private decodeRun(gdIndex: number, gt: Uint32Array, ks: number[], base: number): Promise<Uint8Array>[] {
+  private decodeRun(gdIndex: number, gt: Uint32Array, wanted: Array<{ k: number; into?: Uint8Array }>, base: number): Promise<Uint8Array>[] {
+    const ks = wanted.map((w) => w.k);
     const G = this.grainBytes;
     const tail = GRAIN_MARKER.size + zlibBound(G);
     // Markers are sector-aligned: the next one starts at most this far after the previous.
@@ -220,17 +227,17 @@ export class GrainTableExtent implements ExtentReader {
       for (let m = j; m < end; m++) {
         const k = ks[m];
         const entryOffset = this.c.gd[gdIndex] * SECTOR + k * 4;
-        out.push(
-          this.grains.get(base + k, async () => {
-            if (!this.c.markers) return this.decodeGrain(gt[k], base + k, entryOffset);
-            users++;
-            try {
-              return await this.decodeMarked(await group(), gt[k] * SECTOR - start, start, base + k, entryOffset);
-            } finally {
-              if (--users === 0 && buf) this.spare.push(buf);
-            }
-          }),
-        );
+        const dest = wanted[m].into;
+        const decode = async () => {
+          if (!this.c.markers) return this.decodeGrain(gt[k], base + k, entryOffset, dest);
+          users++;
+          try {
+            return await this.decodeMarked(await group(), gt[k] * SECTOR - start, start, base + k, entryOffset, dest);
+          } finally {
+            if (--users === 0 && buf) this.spare.push(buf);
+          }
+        };
+        out.push(dest ? decode() : this.grains.get(base + k, decode));
       }
       j = end;
     }
@@ -247,7 +254,7 @@ export class GrainTableExtent implements ExtentReader {
   }
 
   /** A grain marker at `at` of `buf` (file offset `bufBase + at`): size, then zlib data. */
-  private async decodeMarked(buf: Uint8Array, at: number, bufBase: number, grain: number, gtEntryOffset: number): Promise<Uint8Array> {
+  private async decodeMarked(buf: Uint8Array, at: number, bufBase: number, grain: number, gtEntryOffset: number, dest?: Uint8Array): Promise<Uint8Array> {
     const pos = bufBase + at;
     const m = GRAIN_MARKER.parse(buf, { file: this.c.source.name, base: bufBase }, at);
     const maxData = 2 * this.grainBytes;
@@ -257,12 +264,14 @@ export class GrainTableExtent implements ExtentReader {
     const from = at + GRAIN_MARKER.size;
     // Only a hand-made grain larger than zlib's bound reaches past what the group read.
     const data = from + m.size <= buf.length ? buf.subarray(from, from + m.size) : await this.c.source.read(pos + GRAIN_MARKER.size, m.size);
-    return this.inflated(data, grain, pos, gtEntryOffset);
+    return this.inflated(data, grain, pos, gtEntryOffset, dest);
   }
 
-  private async inflated(data: Uint8Array, grain: number, pos: number, gtEntryOffset: number): Promise<Uint8Array> {
+  /** The grain's bytes, inflated into `dest` (a whole grain's room) when given, else into a buffer of their own. */
+  private async inflated(data: Uint8Array, grain: number, pos: number, gtEntryOffset: number, dest?: Uint8Array): Promise<Uint8Array> {
     const G = this.grainBytes;
-    const out = inflateGrain(data, G, { file: this.c.source.name, field: 'compressed grain', offset: pos });
+    const where = { file: this.c.source.name, field: 'compressed grain', offset: pos };
+    const out = dest ? dest.subarray(0, inflateGrainInto(data, dest, where)) : inflateGrain(data, G, where);
     const need = Math.min(G, this.length - grain * G);
     if (out.length < need) {
       throw new CorruptImageError(`compressed grain inflates to ${out.length} bytes, expected ${need}`, { file: this.c.source.name, offset: gtEntryOffset, field: 'grain table entry' });
@@ -274,10 +283,10 @@ export class GrainTableExtent implements ExtentReader {
    * A compressed grain without a marker (compressed flag, no marker flag): the zlib data starts at
    * the entry and its length is unknown, so QEMU's bound applies — up to two grains are read.
    */
-  private async decodeGrain(sector: number, grain: number, gtEntryOffset: number): Promise<Uint8Array> {
+  private async decodeGrain(sector: number, grain: number, gtEntryOffset: number, dest?: Uint8Array): Promise<Uint8Array> {
     const pos = sector * SECTOR;
     const data = await this.c.source.read(pos, Math.min(this.fileSize - pos, 2 * this.grainBytes));
-    return this.inflated(data, grain, pos, gtEntryOffset);
+    return this.inflated(data, grain, pos, gtEntryOffset, dest);
   }
 
   info(): ExtentInfo {

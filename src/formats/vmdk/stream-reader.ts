@@ -17,7 +17,7 @@ import { LruCache } from '../shared/lru.js';
 import { textUntilNul } from '../shared/text.js';
 import type { Extent, FormatInfo, ImageReader, OpenContext } from '../types.js';
 import { parseDescriptor, type Descriptor } from './descriptor.js';
-import { inflateGrain } from './grain-codec.js';
+import { inflateGrain, inflateGrainInto } from './grain-codec.js';
 import { diskInfo } from './info.js';
 import {
   GRAIN_CACHE_ENTRIES,
@@ -206,13 +206,19 @@ export class VmdkStreamReader implements ImageReader {
 
   private inflate(q: QueuedGrain): Promise<Uint8Array> {
     return this.decoded.get(q.grain, async () => {
-      const out = inflateGrain(q.data, this.grainBytes, { file: this.file, field: 'compressed grain', offset: q.at });
+      const out = inflateGrain(q.data, this.grainBytes, this.grainWhere(q));
       const need = Math.min(this.grainBytes, this.virtualSize - q.grain * this.grainBytes);
-      if (out.length < need) {
-        throw new CorruptImageError(`compressed grain inflates to ${out.length} bytes, expected ${need}`, { file: this.file, field: 'compressed grain', offset: q.at });
-      }
+      if (out.length < need) throw this.shortGrain(out.length, need, q);
       return out;
     });
+  }
+
+  private grainWhere(q: QueuedGrain) {
+    return { file: this.file, field: 'compressed grain', offset: q.at };
+  }
+
+  private shortGrain(got: number, need: number, q: QueuedGrain): CorruptImageError {
+    return new CorruptImageError(`compressed grain inflates to ${got} bytes, expected ${need}`, this.grainWhere(q));
   }
 
   async read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
@@ -242,10 +248,16 @@ export class VmdkStreamReader implements ImageReader {
     if (pos < offset + length) out.fill(0, pos - offset);
     await Promise.all(
       grains.map(async (q) => {
-        const data = await this.inflate(q);
         const gStart = q.grain * G;
         const from = Math.max(offset, gStart);
         const to = Math.min(offset + length, gStart + G);
+        if (from === gStart && to === gStart + G) {
+          // A whole grain inflates straight into the output.
+          const n = inflateGrainInto(q.data, out.subarray(from - offset, to - offset), this.grainWhere(q));
+          if (n < G) throw this.shortGrain(n, G, q);
+          return;
+        }
+        const data = await this.inflate(q);
         out.set(data.subarray(from - gStart, to - gStart), from - offset);
       }),
     );
