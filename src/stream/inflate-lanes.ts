@@ -16,7 +16,7 @@
  * the zlib kinds; anything it cannot inflate to the expected size comes back as failed, and the
  * caller inflates that one again on the main thread, which reports the exact error.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { inflateInto } from './compress.js';
 
@@ -68,9 +68,9 @@ class Lane {
   spareInput?: ArrayBuffer;
   spareOutput?: ArrayBuffer;
 
-  constructor() {
+  constructor(threads: typeof import('node:worker_threads')) {
     // No inherited flags: the source is CommonJS, whatever the parent was started with (--input-type=module would make it ESM).
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
+    this.worker = new threads.Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
     this.worker.unref();
     this.worker.on('message', (m: { id: number; lengths: Int32Array; out: ArrayBuffer; input: ArrayBuffer }) => {
       const p = this.pending.get(m.id);
@@ -107,6 +107,8 @@ class Lane {
 }
 
 let lanes: Lane[] = [];
+/** Loaded with the first lane: every command would otherwise pay ~6 ms at start-up for it. */
+let threads: typeof import('node:worker_threads') | undefined;
 let laneLimit = defaultLanes();
 
 /** One worker per core beyond the main thread's, at most 4. */
@@ -137,8 +139,8 @@ function freeLane(): Lane | undefined {
   }
   const idle = lanes.slice(0, laneLimit).find((l) => !l.busy);
   if (idle) return idle;
-  if (lanes.length < laneLimit) {
-    const lane = new Lane();
+  if (lanes.length < laneLimit && threads) {
+    const lane = new Lane(threads);
     lanes.push(lane);
     return lane;
   }
@@ -161,6 +163,7 @@ export async function inflateOnLane(
   use: (outputs: Array<Uint8Array | undefined>) => void,
 ): Promise<boolean> {
   if (payloads.length < MIN_BATCH) return false;
+  if (!threads && laneLimit > 0) threads = await import('node:worker_threads');
   const lane = freeLane();
   if (!lane) return false;
   let inputBytes = 0;
