@@ -4,7 +4,7 @@
  * throughput of virtual and of allocated data, and peak RSS of both (GNU time's %M). A plain `cp`
  * of the dense image is the platform ceiling.
  *
- *   npm run bench                 full set (2 GiB mixed, 1 GiB dense, 1 TiB sparse qcow2), 3 reps
+ *   npm run bench                 full set (2 GiB mixed, 1 GiB dense, 1 TiB sparse qcow2), 5 reps
  *   npm run bench -- --quick      reduced set (256 MiB inputs, 1 rep) in under two minutes
  *   npm run bench -- --reps 5 --only raw-qcow2,qcow2-raw
  */
@@ -23,7 +23,7 @@ const GiB = 1024 * MiB;
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
-const reps = Number(args[args.indexOf('--reps') + 1]) || (quick ? 1 : 3);
+const reps = Number(args[args.indexOf('--reps') + 1]) || (quick ? 1 : 5);
 const only = args.includes('--only') ? new Set(args[args.indexOf('--only') + 1].split(',')) : undefined;
 
 interface Pair {
@@ -121,8 +121,8 @@ async function main(): Promise<void> {
 
   const rows: string[] = [];
   const header =
-    '| pair | input (virtual / allocated) | guestkit s | qemu-img s | ratio | guestkit MB/s virt / alloc | qemu-img MB/s virt | RSS guestkit / qemu-img MiB |';
-  rows.push(header, '|---|---|---|---|---|---|---|---|');
+    '| pair | input (virtual / allocated) | guestkit s | qemu-img s | ratio | best of runs: guestkit / qemu-img s (ratio) | guestkit MB/s virt / alloc | qemu-img MB/s virt | RSS guestkit / qemu-img MiB |';
+  rows.push(header, '|---|---|---|---|---|---|---|---|---|');
   const notes: string[] = [];
 
   // Platform ceiling: cp of the dense image.
@@ -142,8 +142,8 @@ async function main(): Promise<void> {
       rmSync(out, { force: true });
     }
     const durable = median(nodeT);
-    rows.push(`| cp (dense), the ceiling | ${denseSize / MiB} MiB / ${denseSize / MiB} MiB | — | ${cp.toFixed(2)} (cp) | — | — | ${(denseSize / MiB / cp).toFixed(0)} (cp) | — |`);
-    rows.push(`| raw-raw durable (guestkit default: fsync before rename) | ${denseSize / MiB} MiB / ${denseSize / MiB} MiB | ${durable.toFixed(2)} | — | — | ${(denseSize / MiB / durable).toFixed(0)} | — | — |`);
+    rows.push(`| cp (dense), the ceiling | ${denseSize / MiB} MiB / ${denseSize / MiB} MiB | — | ${cp.toFixed(2)} (cp) | — | ${Math.min(...cpT).toFixed(2)} (cp) | — | ${(denseSize / MiB / cp).toFixed(0)} (cp) | — |`);
+    rows.push(`| raw-raw durable (guestkit default: fsync before rename) | ${denseSize / MiB} MiB / ${denseSize / MiB} MiB | ${durable.toFixed(2)} | — | — | ${Math.min(...nodeT).toFixed(2)} | ${(denseSize / MiB / durable).toFixed(0)} | — | — |`);
   }
 
   for (const p of pairs) {
@@ -192,6 +192,10 @@ async function main(): Promise<void> {
     const t = median(theirs.map((x) => x.seconds));
     const rssO = Math.max(...ours.map((x) => x.rssKiB)) / 1024;
     const rssT = Math.max(...theirs.map((x) => x.rssKiB)) / 1024;
+    // Runs on this kind of VM are bimodal (see README): the best run shows each tool's own cost.
+    const bestO = Math.min(...ours.map((x) => x.seconds));
+    const bestT = Math.min(...theirs.map((x) => x.seconds));
+    const best = `${bestO.toFixed(2)} / ${bestT.toFixed(2)} (${(bestO / bestT).toFixed(2)})`;
     let ratio = `${(o / t).toFixed(2)}`;
     let qemuCol = t.toFixed(2);
     if (p.compressed && theirsMT.length) {
@@ -200,7 +204,7 @@ async function main(): Promise<void> {
       qemuCol += ` (-m 8 -W: ${mt.toFixed(2)})`;
     }
     rows.push(
-      `| ${p.id} | ${(vsize / MiB).toFixed(0)} MiB / ${(alloc / MiB).toFixed(0)} MiB | ${o.toFixed(2)} | ${qemuCol} | ${ratio} | ${(vsize / MiB / o).toFixed(0)} / ${(alloc / MiB / o).toFixed(0)} | ${(vsize / MiB / t).toFixed(0)} | ${rssO.toFixed(0)} / ${rssT.toFixed(0)} |`,
+      `| ${p.id} | ${(vsize / MiB).toFixed(0)} MiB / ${(alloc / MiB).toFixed(0)} MiB | ${o.toFixed(2)} | ${qemuCol} | ${ratio} | ${best} | ${(vsize / MiB / o).toFixed(0)} / ${(alloc / MiB / o).toFixed(0)} | ${(vsize / MiB / t).toFixed(0)} | ${rssO.toFixed(0)} / ${rssT.toFixed(0)} |`,
     );
     process.stderr.write(`bench: ${rows[rows.length - 1]}\n`);
   }

@@ -40,7 +40,7 @@ export interface ConvertOptions {
   allowOutside?: boolean;
   /** Minimum zero run left sparse (qemu-img -S); 0 writes everything. */
   sparseSize?: number;
-  /** Parallel compression jobs (qemu-img -m). */
+  /** Parallel jobs (qemu-img -m): compression jobs, and threads inflating compressed qcow2 clusters (the main thread counts as one). */
   parallelism?: number;
   /**
    * Backing chains are always flattened into the output unless `backingFile` is given (kept for

@@ -77,7 +77,7 @@ export function buildProgram(): Command {
     .option('-F, --backing-format <fmt>', 'format of the -B image (detected when omitted)')
     .option('-n, --no-create', 'write into the existing output image instead of creating it (raw: in place; other formats: rewritten with their own layout)')
     .option('--target-is-zero', 'with -n: the output already reads as zeros, so zero runs are not written')
-    .option('-m, --parallel <n>', 'parallel compression jobs')
+    .option('-m, --parallel <n>', 'parallel jobs: compressing, and inflating compressed qcow2 (main thread included)')
     .option('--force', 'overwrite an existing output')
     .option('-t, --cache <mode>', "output cache mode: writeback (default: fsync before the rename) or unsafe (no fsync, as qemu-img convert's default)")
     .option('--allow-outside', 'follow backing/extent paths outside the source image folder')
