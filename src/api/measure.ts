@@ -6,7 +6,8 @@
  * - required: a dry run of the uncompressed conversion — the source's allocated ranges are read
  *   and zero-scanned as convert does (raw sources have no allocation map in Node, so this is the
  *   only way to know their holes), so the figure is exactly what convert writes;
- * - fully-allocated: the writer fed a constant pattern over the whole virtual disk (nothing read).
+ * - fully-allocated: the writer fed a constant pattern over the whole virtual disk (nothing read,
+ *   and the pattern copied once per engine buffer).
  */
 import { UnsupportedFeatureError } from '../errors.js';
 import { byName } from '../formats/registry.js';
@@ -81,14 +82,24 @@ export class CountingSink implements ByteSink {
 
 const PATTERN = new Uint8Array(4 * 1024 * 1024).fill(0xa5);
 
-/** A reader with the allocation map of another (or all data) whose bytes are a constant pattern. */
+/**
+ * A reader with the allocation map of another (or all data) whose bytes are a constant pattern.
+ * The copy engine reads into the same few pool buffers over and over, and writers never change
+ * the bytes they are given, so each buffer is filled once: measuring a fully allocated 1 TiB disk
+ * would otherwise copy a terabyte of pattern (64 GiB took 9 s).
+ */
 function patternReader(virtualSize: number, extents: () => AsyncIterable<Extent>): ImageReader {
+  /** Per buffer, how many bytes from its start already hold the pattern. */
+  const filled = new WeakMap<ArrayBufferLike, number>();
   return {
     format: 'pattern',
     virtualSize,
     async read(_offset, length, into) {
       const out = into ? into.subarray(0, length) : new Uint8Array(length);
+      const prefix = filled.get(out.buffer) ?? 0;
+      if (out.byteOffset + length <= prefix) return out;
       for (let i = 0; i < length; i += PATTERN.length) out.set(PATTERN.subarray(0, Math.min(PATTERN.length, length - i)), i);
+      if (out.byteOffset <= prefix) filled.set(out.buffer, Math.max(prefix, out.byteOffset + length));
       return out;
     },
     extents: (from = 0, to = virtualSize) => {
