@@ -39,7 +39,7 @@ import {
   compressedExtent,
   entryOffset,
 } from './layout.js';
-import { getRefcount, getRefcountExact, refcountGeometry, type RefcountGeometry } from './refcount.js';
+import { getRefcount, getRefcountExact, readStoredRefcountTable, refcountGeometry, type RefcountGeometry } from './refcount.js';
 import { readSnapshotTable, snapshotL1Problem, type SnapshotRecord } from './snapshots.js';
 
 /** Messages kept verbatim; beyond this only the counts grow (the 65,536-snapshot sample prints 65,543). */
@@ -269,12 +269,9 @@ class Checker {
 
   /** Loads the stored refcount table (its in-file part; entries past EOF are zero). */
   async loadStoredTable(): Promise<void> {
-    const entries = (this.h.refcountTableClusters * this.cs) / 8;
-    const inFile = Math.max(0, Math.min(entries, Math.floor((this.fileSize - this.h.refcountTableOffset) / 8)));
-    const buf = new Uint8Array(inFile * 8);
-    if (inFile) await this.source.read(this.h.refcountTableOffset, buf.length, buf);
-    this.storedTable = new DataView(buf.buffer);
-    this.storedTableEntries = inFile;
+    const stored = await readStoredRefcountTable(this.source, this.fileSize, this.h);
+    this.storedTable = stored.table;
+    this.storedTableEntries = stored.inFile;
   }
 
   private tableEntry(i: number): { hi: number; lo: number } {

@@ -10,7 +10,7 @@ import type { ByteSource } from '../../stream/source.js';
 import { ceilDiv } from '../shared/bounds.js';
 import type { Qcow2Header } from './header.js';
 import { REFT_OFFSET_MASK_HI, REFT_OFFSET_MASK_LO, REFT_RESERVED_MASK_LO, entryOffset } from './layout.js';
-import { getRefcount, refcountGeometry, setRefcount, type RefcountGeometry } from './refcount.js';
+import { getRefcount, readStoredRefcountTable, refcountGeometry, setRefcount, type RefcountGeometry } from './refcount.js';
 
 interface Block {
   offset: number;
@@ -37,15 +37,9 @@ export class RefcountEditor {
 
   /** Loads the refcount table (its part inside the file; entries past EOF read as 0, as QEMU reads them). */
   static async load(source: ByteSource, fileSize: number, h: Qcow2Header, file: string): Promise<RefcountEditor> {
-    const cs = h.geometry.clusterSize;
-    const entries = (h.refcountTableClusters * cs) / 8;
-    const inFile = Math.max(0, Math.min(entries, Math.floor((fileSize - h.refcountTableOffset) / 8)));
-    const table = new BigUint64Array(entries);
-    if (inFile) {
-      const bytes = await source.read(h.refcountTableOffset, inFile * 8);
-      const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      for (let i = 0; i < inFile; i++) table[i] = dv.getBigUint64(i * 8);
-    }
+    const stored = await readStoredRefcountTable(source, fileSize, h);
+    const table = new BigUint64Array(stored.entries);
+    for (let i = 0; i < stored.inFile; i++) table[i] = stored.table.getBigUint64(i * 8);
     return new RefcountEditor(source, fileSize, table, h.refcountTableOffset, h.clusterBits, h.refcountOrder, file);
   }
 

@@ -6,7 +6,9 @@
  * bits of byte 0 (refcount_bits = 1, clusters 0–3 in use ⇒ first byte 0x0F; FORMATS.md §2.4).
  * Refcount structures count themselves, so their size is a fixed point (qcow2_refcount_metadata_size).
  */
+import type { ByteSource } from '../../stream/source.js';
 import { ceilDiv } from '../shared/bounds.js';
+import type { Qcow2Header } from './header.js';
 
 export interface RefcountGeometry {
   clusterSize: number;
@@ -134,4 +136,16 @@ export class HostRefcounts {
     if (!c) c = this.chunks[cluster >>> 16] = new Uint16Array(0x10000);
     c[cluster & 0xffff] += n;
   }
+}
+
+/**
+ * The stored refcount table as big-endian entries: the part inside the file (entries past EOF read
+ * as 0, as QEMU reads them). `entries` is what the header sizes the table to.
+ */
+export async function readStoredRefcountTable(source: ByteSource, fileSize: number, h: Qcow2Header): Promise<{ table: DataView; inFile: number; entries: number }> {
+  const entries = (h.refcountTableClusters * h.geometry.clusterSize) / 8;
+  const inFile = Math.max(0, Math.min(entries, Math.floor((fileSize - h.refcountTableOffset) / 8)));
+  const buf = new Uint8Array(inFile * 8);
+  if (inFile) await source.read(h.refcountTableOffset, buf.length, buf);
+  return { table: new DataView(buf.buffer), inFile, entries };
 }
