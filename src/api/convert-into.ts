@@ -20,21 +20,14 @@ import { ExtendedReader } from '../formats/shared/extended-reader.js';
 import { optionRecord, parseDriverOptions } from '../formats/shared/options.js';
 import type { FormatDriver, ImageReader } from '../formats/types.js';
 import { AtomicOutput } from '../stream/atomic.js';
-import { retryingSink } from '../stream/retry.js';
 import { FileSink } from '../stream/sink.js';
 import { FileSource } from '../stream/source.js';
 import type { CopyStats } from '../stream/copy.js';
-import { atomicSink, convertResult, copyInto, createWriter, openConvertSource, refuseSourceAsOutput, type ConvertOptions, type ConvertResult } from './convert.js';
+import { atomicSink, convertResult, copyInto, createWriter, openConvertSource, refuseSourceAsOutput, wrapSink, type ConvertOptions, type ConvertResult } from './convert.js';
 
 /** The target's format: -O when given (it must agree with the content), else what the content says. */
-async function targetDriver(path: string, opts: ConvertOptions): Promise<FormatDriver> {
-  const probe = await FileSource.open(path);
-  let detected: string;
-  try {
-    detected = (await detectSource(probe)).format;
-  } finally {
-    await probe.close();
-  }
+async function targetDriver(target: FileSource, path: string, opts: ConvertOptions): Promise<FormatDriver> {
+  const detected = (await detectSource(target)).format;
   if (!opts.format) return byName(detected);
   const driver = byName(opts.format);
   // Raw is what unrecognised content detects as; anything else is a real image we would destroy.
@@ -53,23 +46,30 @@ function tooSmall(path: string, target: number, source: number): UsageError {
 export async function convertInto(opts: ConvertOptions): Promise<ConvertResult> {
   const started = performance.now();
   if (opts.output === '-') throw new UsageError('-n writes into an existing image file; it cannot write to standard output');
-  const exists = await stat(opts.output).then(
-    () => true,
-    () => false,
-  );
-  if (!exists) throw new UsageError(`output ${opts.output} does not exist; -n converts into an existing image: create it first (guestkit create) or drop -n`, { file: opts.output });
+  const st = await stat(opts.output).catch(() => undefined);
+  if (!st) throw new UsageError(`output ${opts.output} does not exist; -n converts into an existing image: create it first (guestkit create) or drop -n`, { file: opts.output });
   // A symlinked target is replaced where it points, not turned into a file.
   const path = realpathSync(opts.output);
-  const driver = await targetDriver(path, opts);
-  if (opts.compress && !driver.capabilities.compression) throw new UsageError(`format ${driver.name} does not support compression (-c)`);
-
-  const reader = await openConvertSource(opts);
+  // Opened once: detected here, then read back by the raw in-place writer.
+  const target = await FileSource.open(path);
   try {
-    refuseSourceAsOutput(reader, path);
-    const done = driver.name === 'raw' ? await intoRaw(reader, path, opts) : await rewrite(reader, driver, path, opts);
-    return convertResult(opts, reader, driver, done.stats, done.outputSize, started);
+    const driver = await targetDriver(target, path, opts);
+    if (opts.compress && !driver.capabilities.compression) throw new UsageError(`format ${driver.name} does not support compression (-c)`);
+    if (driver.name !== 'raw' && !st.isFile()) {
+      throw new UsageError(`output ${opts.output} is not a regular file: -n rewrites a ${driver.name} image as a new file renamed over it, which a device cannot take; use -O raw to write a device in place`, {
+        file: opts.output,
+      });
+    }
+    const reader = await openConvertSource(opts);
+    try {
+      refuseSourceAsOutput(reader, path);
+      const done = driver.name === 'raw' ? await intoRaw(reader, target, path, opts) : await rewrite(reader, driver, path, opts);
+      return convertResult(opts, reader, driver, done.stats, done.outputSize, started);
+    } finally {
+      await reader.close();
+    }
   } finally {
-    await reader.close();
+    await target.close();
   }
 }
 
@@ -79,22 +79,16 @@ interface Done {
   outputSize: number;
 }
 
-async function intoRaw(reader: ImageReader, path: string, opts: ConvertOptions): Promise<Done> {
-  const target = await FileSource.open(path);
+async function intoRaw(reader: ImageReader, target: FileSource, path: string, opts: ConvertOptions): Promise<Done> {
+  if (target.size! < reader.virtualSize) throw tooSmall(opts.output, target.size!, reader.virtualSize);
+  const sink = wrapSink(await FileSink.open(path, 'r+', opts.output), opts);
   try {
-    if (target.size! < reader.virtualSize) throw tooSmall(opts.output, target.size!, reader.virtualSize);
-    const file = await FileSink.open(path, 'r+', opts.output);
-    const sink = retryingSink(opts.io?.sink ? opts.io.sink(file) : file, opts.retry);
-    try {
-      const writer = new RawWriter(sink, target.size!, false, { source: target, isZero: opts.targetIsZero ?? false });
-      const stats = await copyInto(reader, writer, opts);
-      if (opts.durable ?? true) await sink.sync();
-      return { stats, outputSize: target.size! };
-    } finally {
-      await sink.close();
-    }
+    const writer = new RawWriter(sink, target.size!, false, { source: target, isZero: opts.targetIsZero ?? false });
+    const stats = await copyInto(reader, writer, opts);
+    if (opts.durable ?? true) await sink.sync();
+    return { stats, outputSize: target.size! };
   } finally {
-    await target.close();
+    await sink.close();
   }
 }
 

@@ -87,7 +87,7 @@ export function outputDriverFor(output: string, format: string | undefined): For
   return byExtension(output) ?? byName('raw');
 }
 
-export function sameFile(a: string, b: string): boolean {
+function sameFile(a: string, b: string): boolean {
   try {
     return realpathSync(a) === realpathSync(b);
   } catch {
@@ -138,10 +138,15 @@ export async function copyInto(reader: ImageReader, writer: ImageWriter, opts: C
   }
 }
 
+/** An output sink behind the test hooks and the retry layer. */
+export function wrapSink(sink: ByteSink, opts: ConvertOptions): ByteSink {
+  return retryingSink(opts.io?.sink ? opts.io.sink(sink) : sink, opts.retry);
+}
+
 /** An atomic output file (temporary name until commit) behind the retry layer and the test hooks. */
 export async function atomicSink(path: string, opts: ConvertOptions, force: boolean | undefined): Promise<{ output: AtomicOutput; sink: ByteSink }> {
   const { output, sink } = await AtomicOutput.create(path, { force, durable: opts.durable });
-  return { output, sink: retryingSink(opts.io?.sink ? opts.io.sink(sink) : sink, opts.retry) };
+  return { output, sink: wrapSink(sink, opts) };
 }
 
 /** The driver's writer for `content`, planned from its allocation map; side files join `output`. */

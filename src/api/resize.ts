@@ -4,12 +4,11 @@
  * Only the named image changes: a backing file is never written.
  */
 import { UnsupportedFeatureError, UsageError } from '../errors.js';
-import { detectSource } from '../formats/detect.js';
 import { rootContext } from '../formats/open.js';
 import { byName } from '../formats/registry.js';
 import { parseSize } from '../formats/shared/options.js';
 import type { ResizeResult, ResizeTarget } from '../formats/shared/resize.js';
-import { FileSource } from '../stream/source.js';
+import { detectFormat } from './info.js';
 
 export type { ResizeResult, ResizeTarget } from '../formats/shared/resize.js';
 
@@ -41,17 +40,8 @@ export async function resize(opts: ResizeImageOptions): Promise<ResizeResult> {
     // Name the image in the message, as every other refusal does.
     throw e instanceof UsageError ? new UsageError(e.detail, { file: opts.image }) : e;
   }
-  let driver;
-  if (opts.format) driver = byName(opts.format);
-  else {
-    const source = await FileSource.open(opts.image);
-    try {
-      driver = (await detectSource(source)).driver;
-    } finally {
-      await source.close();
-    }
-  }
+  const driver = byName(opts.format ?? (await detectFormat(opts.image)).format);
   if (!driver.resize) throw new UnsupportedFeatureError(`resizing ${driver.name} images is not supported`, { file: opts.image });
   const ctx = rootContext(opts.image, opts.image, { allowOutside: opts.allowOutside, openBacking: false });
-  return driver.resize(opts.image, target, { shrink: opts.shrink ?? false, file: opts.image, ctx });
+  return driver.resize(opts.image, target, { shrink: opts.shrink ?? false, ctx });
 }

@@ -44,6 +44,8 @@ export function inflateCapped(kind: 'raw' | 'zlib', data: Uint8Array, max: numbe
 export interface InflateContexts {
   raw?: zlib.Inflate | zlib.InflateRaw;
   zlib?: zlib.Inflate | zlib.InflateRaw;
+  /** One byte of room to see whether a full output would have gone on. */
+  probe?: Uint8Array;
 }
 
 /**
@@ -82,7 +84,7 @@ export function inflateInto(z: typeof zlib, contexts: InflateContexts, kind: 'ra
   const produced = room - state[0];
   if (produced === room) {
     // Full: one more byte coming out would mean more than `room`.
-    const probe = new Uint8Array(1);
+    const probe = (contexts.probe ??= new Uint8Array(1));
     handle.writeSync(z.constants.Z_FINISH, src, src.length - state[1], state[1], probe, 0, 1);
     if (ctx.destroyed) return -1;
     if (state[0] === 0) {

@@ -223,6 +223,12 @@ export async function copyImage(reader: ImageReader, writer: ImageWriter, opts: 
     report();
     checkAbort();
   };
+  /** Queues a chunk's (or a run's) calls behind the ones in flight, keeping at most writeWindow. */
+  const queueWrite = async (done: Promise<void>, end: number) => {
+    done.catch(() => {}); // observed when settled
+    writing.push({ done, end });
+    while (writing.length >= writeWindow) await settleOldestWrite();
+  };
 
   const drainOne = async () => {
     const p = inflight.shift()!;
@@ -236,9 +242,7 @@ export async function copyImage(reader: ImageReader, writer: ImageWriter, opts: 
       pool.push(p.buf);
       if (p.base) pool.push(p.base.buf);
     });
-    done.catch(() => {}); // observed when settled below
-    writing.push({ done, end: p.offset + p.length });
-    while (writing.length >= writeWindow) await settleOldestWrite();
+    await queueWrite(done, p.offset + p.length);
   };
   const drainAll = async () => {
     while (inflight.length) await drainOne();
@@ -252,10 +256,10 @@ export async function copyImage(reader: ImageReader, writer: ImageWriter, opts: 
     for await (const run of alignedRuns(extents, block, size)) {
       checkAbort();
       if (!run.data) {
-        await drainAll();
-        await put(base ? 'leave' : 'zero', run.offset, run.length);
-        progress.done = run.offset + run.length;
-        report();
+        // The reads in flight are handed over first (calls stay in offset order); the writes
+        // already queued need not finish before this run's call is made.
+        while (inflight.length) await drainOne();
+        await queueWrite(put(base ? 'leave' : 'zero', run.offset, run.length), run.offset + run.length);
         continue;
       }
       let off = run.offset;
@@ -264,8 +268,8 @@ export async function copyImage(reader: ImageReader, writer: ImageWriter, opts: 
         // Cut at absolute chunk boundaries so reads of neighbouring runs line up.
         const next = Math.min(end, (Math.floor(off / chunk) + 1) * chunk);
         const buf = takeBuffer();
-        const view = buf.subarray(0, next - off);
-        const pending: Pending = { offset: off, length: next - off, buf, done: reader.read(off, next - off, view) };
+        const slice = buf.subarray(0, next - off);
+        const pending: Pending = { offset: off, length: next - off, buf, done: reader.read(off, next - off, slice) };
         if (base) {
           const baseBuf = takeBuffer();
           pending.base = { buf: baseBuf, done: readBase(off, baseBuf.subarray(0, next - off)) };

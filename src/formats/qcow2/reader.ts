@@ -235,34 +235,32 @@ export class Qcow2Reader extends MappedReader {
         const payload = async (m: (typeof members)[number]) => (await spanBytes()).subarray(m.at - spanStart, m.at - spanStart + m.length);
         const where = (m: (typeof members)[number]) => ({ ...entryWhere(m.index), offset: m.at });
         const inflate = async (m: (typeof members)[number]) => decompressCluster(await payload(m), this.header.compressionType, cs, where(m));
-        /** Where member `m` lies in the virtual disk, and the part of it this read wants. */
-        const bounds = (m: (typeof members)[number]) => {
+        // Where each member lies in the virtual disk, and the part of it this read wants.
+        const parts = members.map((m) => {
           const cStart = tableBase + m.index * cs;
-          return { cStart, from: Math.max(offset, cStart), to: Math.min(end, cStart + cs) };
-        };
-        const isWhole = (m: (typeof members)[number]) => {
-          const b = bounds(m);
-          return b.from === b.cStart && b.to === b.cStart + cs;
-        };
+          const from = Math.max(offset, cStart);
+          const to = Math.min(end, cStart + cs);
+          return { cStart, from, to, whole: from === cStart && to === cStart + cs };
+        });
         const placed = new Uint8Array(members.length);
         // Clusters read whole go to a worker when one is free (zlib only). The main thread inflates
         // the rest, and any the worker could not, so errors are reported as ever.
-        const whole = members.flatMap((m, i) => (isWhole(m) ? [i] : []));
+        const whole = members.flatMap((_, i) => (parts[i].whole ? [i] : []));
         if (this.header.compressionType === COMPRESSION_ZLIB && whole.length) {
           const bytes = await spanBytes();
           const payloads = whole.map((i) => bytes.subarray(members[i].at - spanStart, members[i].at - spanStart + members[i].length));
           await inflateOnLane('raw', payloads, cs, (outputs) =>
             outputs.forEach((out, k) => {
               if (out?.length !== cs) return;
-              into.set(out, bounds(members[whole[k]]).cStart - offset);
+              into.set(out, parts[whole[k]].cStart - offset);
               placed[whole[k]] = 1;
             }),
           );
         }
         for (const [i, m] of members.entries()) {
           if (placed[i]) continue;
-          const { cStart, from, to } = bounds(m);
-          if (isWhole(m)) {
+          const { cStart, from, to } = parts[i];
+          if (parts[i].whole) {
             await decompressClusterInto(await payload(m), this.header.compressionType, into, cStart - offset, cs, where(m));
             continue;
           }

@@ -38,7 +38,7 @@ const SECTOR = 512;
 const AUTOCLEAR_KNOWN = AUTOCLEAR_BITMAPS | AUTOCLEAR_DATA_FILE_RAW;
 
 export async function resizeQcow2(path: string, target: ResizeTarget, opts: ResizeOptions): Promise<ResizeResult> {
-  const file = opts.file;
+  const file = opts.ctx.file;
   return withImageFile(path, file, async (f) => {
     const h = await readHeader(f.source, { file });
     refuseUnsafe(h, file);
@@ -92,7 +92,7 @@ function refuseUnsafe(h: Qcow2Header, file: string): void {
 async function refuseUncoveringBacking(h: Qcow2Header, oldSize: number, opts: ResizeOptions): Promise<void> {
   if (h.backingFile === undefined) return;
   const ctx = opts.ctx;
-  if (!ctx.path) throw new UnsupportedFeatureError(`backing file '${h.backingFile}' cannot be located for an image that is not a file`, { file: opts.file, field: 'backing file' });
+  if (!ctx.path) throw new UnsupportedFeatureError(`backing file '${h.backingFile}' cannot be located for an image that is not a file`, { file: opts.ctx.file, field: 'backing file' });
   const path = resolveConfined(h.backingFile, { referrer: ctx.path, what: 'backing file', allowOutside: ctx.allowOutside });
   const backing = await ctx.openImage(path, h.extensions.backingFormat, { ...ctx, openBacking: false });
   const backingSize = backing.virtualSize;
@@ -100,7 +100,7 @@ async function refuseUncoveringBacking(h: Qcow2Header, oldSize: number, opts: Re
   if (backingSize > oldSize) {
     throw new UnsupportedFeatureError(
       `the backing image '${h.backingFile}' (${backingSize} bytes) is larger than this image (${oldSize} bytes): growing would uncover its data past the old end; create a new overlay of the new size instead`,
-      { file: opts.file, field: 'backing file' },
+      { file: opts.ctx.file, field: 'backing file' },
     );
   }
 }

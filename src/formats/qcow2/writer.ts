@@ -13,7 +13,7 @@
  */
 import { LimitExceededError, UsageError } from '../../errors.js';
 import { WriteOrder } from '../shared/write-order.js';
-import { WriteBehind } from '../shared/write-behind.js';
+import { WriteBehind, WRITES_IN_FLIGHT } from '../shared/write-behind.js';
 import type { ByteSink } from '../../stream/sink.js';
 import { OrderedPool } from '../../stream/ordered-pool.js';
 import { roundUp } from '../shared/bounds.js';
@@ -67,7 +67,7 @@ export class Qcow2Writer implements ImageWriter {
     this.l2 = new L2Builder(this.g);
     this.zeroExplicit = cfg.backingFile !== undefined;
     if (cfg.compress) this.pool = new OrderedPool<Uint8Array>(cfg.parallelism);
-    this.parallelWrites = cfg.compress ? 1 : 4;
+    this.parallelWrites = cfg.compress ? 1 : WRITES_IN_FLIGHT;
     // Fail now, not after the copy, if the header cannot hold the backing file name.
     serializeHeader(headerSpec(cfg, { l1: 0, refcountTable: 0, refcountTableClusters: 0 }), file);
   }

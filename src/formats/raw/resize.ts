@@ -12,10 +12,10 @@ import { checkShrink, targetSize, withImageFile, type ResizeOptions, type Resize
 const SECTOR = 512;
 
 export async function resizeRaw(path: string, target: ResizeTarget, opts: ResizeOptions): Promise<ResizeResult> {
-  return withImageFile(path, opts.file, async ({ source, sink }) => {
+  return withImageFile(path, opts.ctx.file, async ({ source, sink }) => {
     const oldSize = source.size;
     const current = roundUp(oldSize, SECTOR);
-    const newSize = targetSize(target, current, opts.file);
+    const newSize = targetSize(target, current, opts.ctx.file);
     checkShrink(newSize, current, opts, 'raw', true);
     if (newSize !== oldSize) {
       await sink.setLength(newSize);

@@ -1,6 +1,7 @@
 import { writeZeros, type ByteSink } from '../../stream/sink.js';
 import type { ByteSource } from '../../stream/source.js';
 import { isZero } from '../../stream/zero.js';
+import { WRITES_IN_FLIGHT } from '../shared/write-behind.js';
 import type { ImageWriter } from '../types.js';
 
 /** Writing into an existing raw target (convert -n): the file or device keeps its length. */
@@ -31,7 +32,7 @@ export class RawWriter implements ImageWriter {
     private readonly zeroesMustBeWritten = false,
     private readonly inPlace?: InPlaceTarget,
   ) {
-    this.parallelWrites = sink.seekable ? 4 : 1;
+    this.parallelWrites = sink.seekable ? WRITES_IN_FLIGHT : 1;
   }
 
   write(offset: number, data: Uint8Array): Promise<void> {

@@ -3,12 +3,14 @@
  * whole fixed-size blocks, for formats that store data in allocation units (VHD blocks, VDI
  * blocks). The copy engine already aligns data to the writer's block size, so whole blocks pass
  * straight through without a copy; only a block that arrives in pieces (a last block cut by the
- * virtual size, a data run split by zero detection) is assembled, in a buffer of its own.
+ * virtual size, a data run split by zero detection, every block when the format's block is larger
+ * than what the engine hands over) is assembled in one reused buffer.
  * Blocks that receive no data are never emitted: the format leaves them unallocated.
  */
 import { UsageError } from '../../errors.js';
 
-export type BlockSink = (index: number, data: Uint8Array) => Promise<void>;
+/** `reused`: the assembler refills `data` once the promise resolves, so it must be written by then. */
+export type BlockSink = (index: number, data: Uint8Array, reused: boolean) => Promise<void>;
 
 export class BlockAssembler {
   /** Block being assembled, or -1. */
@@ -42,11 +44,8 @@ export class BlockAssembler {
     this.current = -1;
     if (this.dirty) {
       this.dirty = false;
-      const filled = this.buffer!;
-      // The block is handed over for good (its write may still be in flight): the next partial
-      // block gets a fresh buffer. Partial blocks are rare (the last block, a block cut by -S).
-      this.buffer = undefined;
-      await this.emit(index, filled);
+      await this.emit(index, this.buffer!, true);
+      this.buffer!.fill(0);
     }
   }
 
@@ -61,7 +60,7 @@ export class BlockAssembler {
       const n = Math.min(bs - inBlock, data.length - pos);
       if (index !== this.current) await this.flush();
       if (inBlock === 0 && n === bs) {
-        await this.emit(index, data.subarray(pos, pos + n));
+        await this.emit(index, data.subarray(pos, pos + n), false);
       } else {
         this.current = index;
         this.buffer ??= new Uint8Array(bs);

@@ -12,11 +12,10 @@ import type { CreateSpec, ImageWriter } from '../types.js';
 import { planAllocation } from './bitmap.js';
 import { BlockAssembler } from './block-assembler.js';
 import { BlockSlots } from './block-slots.js';
-import { WriteBehind } from './write-behind.js';
+import { WriteBehind, WRITES_IN_FLIGHT } from './write-behind.js';
 
 export abstract class BlockTableWriter implements ImageWriter {
   private readonly assembler: BlockAssembler;
-  private headWritten = false;
   /** storeBlock() tracks block data here: a file takes several blocks in flight; a pipe one at a time, in order. */
   protected readonly behind = new WriteBehind();
   readonly parallelWrites: number;
@@ -31,8 +30,8 @@ export abstract class BlockTableWriter implements ImageWriter {
     /** What the copy engine is asked to align to (at most the block size). */
     readonly blockSize: number = tableBlockSize,
   ) {
-    this.assembler = new BlockAssembler(tableBlockSize, virtualSize, (i, d) => this.emitBlock(i, d), file);
-    this.parallelWrites = sink.seekable ? 4 : 1;
+    this.assembler = new BlockAssembler(tableBlockSize, virtualSize, (i, d, reused) => this.emitBlock(i, d, reused), file);
+    this.parallelWrites = sink.seekable ? WRITES_IN_FLIGHT : 1;
   }
 
   /** Slots on demand for a file; for a pipe, planned from the source's allocation map. */
@@ -42,9 +41,9 @@ export abstract class BlockTableWriter implements ImageWriter {
     return BlockSlots.fromPlan(await planAllocation(spec.allocation(), blockSize, size));
   }
 
-  /** A pipe cannot be rewound: everything in front of the first block goes out now. */
+  /** A pipe cannot be rewound: everything in front of the first block goes out now (a file gets it at finish()). */
   protected async start(): Promise<this> {
-    if (!this.sink.seekable) await this.head();
+    if (!this.sink.seekable) await this.writeHead();
     return this;
   }
 
@@ -55,12 +54,7 @@ export abstract class BlockTableWriter implements ImageWriter {
   /** What follows the last slot (planned slots that got no data still occupy their place). */
   protected abstract writeTail(): Promise<void>;
 
-  private async head(): Promise<void> {
-    await this.writeHead();
-    this.headWritten = true;
-  }
-
-  private async emitBlock(index: number, data: Uint8Array): Promise<void> {
+  private async emitBlock(index: number, data: Uint8Array, reused: boolean): Promise<void> {
     const slot = this.slots.take(index);
     if (slot === undefined) {
       throw new UsageError(
@@ -69,6 +63,8 @@ export abstract class BlockTableWriter implements ImageWriter {
       );
     }
     await this.storeBlock(slot, data);
+    // An assembled block's buffer is refilled next: its writes must have landed.
+    if (reused) await this.behind.settleWrites();
   }
 
   write(offset: number, data: Uint8Array): Promise<void> {
@@ -82,7 +78,7 @@ export abstract class BlockTableWriter implements ImageWriter {
   async finish(): Promise<void> {
     await this.behind.drain();
     await this.assembler.finish();
-    if (!this.headWritten) await this.head();
+    if (this.sink.seekable) await this.writeHead();
     await this.behind.drain();
     await this.writeTail();
   }

@@ -6,6 +6,7 @@
  */
 import type { ByteSink } from '../../stream/sink.js';
 import type { ImageWriter } from '../types.js';
+import { WRITES_IN_FLIGHT } from './write-behind.js';
 import { WriteOrder } from './write-order.js';
 
 export class FlatWriter implements ImageWriter {
@@ -21,7 +22,7 @@ export class FlatWriter implements ImageWriter {
     private readonly onFinish: () => Promise<void>,
   ) {
     this.order = new WriteOrder('flat writer', virtualSize, file);
-    this.parallelWrites = sink.seekable ? 4 : 1;
+    this.parallelWrites = sink.seekable ? WRITES_IN_FLIGHT : 1;
   }
 
   async write(offset: number, data: Uint8Array): Promise<void> {

@@ -16,12 +16,12 @@ export function parseSize(text: string, what = 'size'): number {
   return v;
 }
 
-/** `a=b,c=d` → { a: 'b', c: 'd' }; a doubled comma stands for a literal comma (qemu-img's escaping). */
 /** `-o` as the API takes it — qemu-img's `k=v,k=v` string or an object — as a fresh record. */
 export function optionRecord(options: Record<string, unknown> | string | undefined): Record<string, unknown> {
   return typeof options === 'string' ? parseOptionString(options) : { ...(options ?? {}) };
 }
 
+/** `a=b,c=d` → { a: 'b', c: 'd' }; a doubled comma stands for a literal comma (qemu-img's escaping). */
 export function parseOptionString(text: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   if (!text) return out;

@@ -19,10 +19,8 @@ export type ResizeTarget = { size: number } | { delta: number };
 export interface ResizeOptions {
   /** Allow the image to become smaller (qemu-img --shrink); data past the new end is lost. */
   shrink: boolean;
-  /** Name of the image in messages. */
-  file: string;
   /**
-   * The policy open() gets (path confinement, chain limits). A resize never changes a backing
+   * The image's name in messages (ctx.file) and the policy open() gets (path confinement, chain limits). A resize never changes a backing
    * file; qcow2 only reads its backing image's size, to know whether growing would uncover it.
    */
   ctx: OpenContext;
@@ -52,12 +50,12 @@ export function targetSize(target: ResizeTarget, current: number, file: string):
 export function checkShrink(newSize: number, current: number, opts: ResizeOptions, format: string, canShrink: boolean, why = ''): void {
   if (newSize >= current) return;
   if (!canShrink) {
-    throw new UnsupportedFeatureError(`shrinking ${format} images is not supported${why ? `: ${why}` : ''}`, { file: opts.file });
+    throw new UnsupportedFeatureError(`shrinking ${format} images is not supported${why ? `: ${why}` : ''}`, { file: opts.ctx.file });
   }
   if (!opts.shrink) {
     throw new UsageError(
       `use the --shrink option to perform a shrink operation (${current} → ${newSize} bytes deletes all data beyond the new end)`,
-      { file: opts.file },
+      { file: opts.ctx.file },
     );
   }
 }

@@ -18,6 +18,9 @@
  */
 import type { ByteSink } from '../../stream/sink.js';
 
+/** Writes a file output keeps in flight (ImageWriter.parallelWrites), for every writer that can. */
+export const WRITES_IN_FLIGHT = 4;
+
 export class WriteBehind {
   private tail: Promise<unknown> = Promise.resolve();
   /** Writes started by the call whose bookkeeping is running. */

@@ -20,7 +20,7 @@ import { MAX_WRITE_BLOCKS, planVdi } from './writer.js';
 
 
 export async function resizeVdi(path: string, target: ResizeTarget, opts: ResizeOptions): Promise<ResizeResult> {
-  const file = opts.file;
+  const file = opts.ctx.file;
   return withImageFile(path, file, async (f) => {
     const img = await readVdiImage(f.source, file);
     const oldSize = img.virtualSize;
@@ -63,13 +63,18 @@ async function grow(f: ImageFile, img: VdiImage, newSize: number, file: string):
   const fileSize = f.source.size;
 
   if (k > 0) {
-    // 1. Copy the blocks stored in the first k slots to the end; switch their entries one by one
-    //    (each a 4-byte write: the old image stays whole and readable throughout).
-    const entry = new Uint8Array(4);
+    // 1. Copy the blocks stored in the first k slots to the end, make the copies durable (one
+    //    sync), then switch their entries one by one (each a 4-byte write: the old image stays
+    //    whole and readable throughout).
+    const moved: number[] = [];
     for (let b = 0; b < oldBlocks; b++) {
       if (!isAllocated(map[b]) || map[b] >= k) continue;
-      await copyWithin(f, blockAt(map[b], h.offData), blockAt(next, h.offData), stride);
-      await f.sink.sync();
+      await copyWithin(f, blockAt(map[b], h.offData), blockAt(next + moved.length, h.offData), stride);
+      moved.push(b);
+    }
+    await f.sink.sync();
+    const entry = new Uint8Array(4);
+    for (const b of moved) {
       map[b] = next++;
       new DataView(entry.buffer).setUint32(0, map[b], true);
       await f.sink.write(h.offBlocks + b * 4, entry);

@@ -34,7 +34,7 @@ import { MAX_WRITE_ENTRIES } from './writer.js';
 const MAX_BAT_SECTOR = 0xffff_fffe;
 
 export async function resizeVhd(path: string, target: ResizeTarget, opts: ResizeOptions): Promise<ResizeResult> {
-  const file = opts.file;
+  const file = opts.ctx.file;
   return withImageFile(path, file, async (f) => {
     const size = f.source.size;
     const chosen = await readFooter(f.source, size, file, []);

@@ -166,16 +166,17 @@ export class GrainTableExtent implements ExtentReader {
             at += n;
           }
           // Whole grains inflate straight into `into`; a grain read in part goes through the cache.
+          const whole = pieces.map((p) => p.from === 0 && p.n === G);
           const decoded = this.decodeRun(
             gdIndex,
             gt,
-            pieces.map((p) => ({ k: p.k, into: p.from === 0 && p.n === G ? into.subarray(p.at, p.at + G) : undefined })),
+            pieces.map((p, j) => ({ k: p.k, into: whole[j] ? into.subarray(p.at, p.at + G) : undefined })),
             base,
           );
           await Promise.all(
             pieces.map(async (p, j) => {
               const data = await decoded[j];
-              if (data.buffer !== into.buffer || data.byteOffset !== into.byteOffset + p.at) into.set(data.subarray(p.from, p.from + p.n), p.at);
+              if (!whole[j]) into.set(data.subarray(p.from, p.from + p.n), p.at);
             }),
           );
         },

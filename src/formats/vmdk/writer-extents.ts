@@ -8,7 +8,7 @@
 import { UsageError } from '../../errors.js';
 import type { ByteSink } from '../../stream/sink.js';
 import { writeSkippingZeros } from '../shared/sparse-write.js';
-import { WriteBehind } from '../shared/write-behind.js';
+import { WriteBehind, WRITES_IN_FLIGHT } from '../shared/write-behind.js';
 import type { ImageWriter } from '../types.js';
 import type { ExtentWriter } from './writer-sparse.js';
 
@@ -39,7 +39,7 @@ export class ExtentSetWriter implements ImageWriter {
   private current = -1;
   private writer: ExtentWriter | undefined;
   /** Extents are files: several grain runs in flight while the next call is mapped. */
-  readonly parallelWrites = 4;
+  readonly parallelWrites = WRITES_IN_FLIGHT;
   private readonly behind = new WriteBehind();
 
   constructor(
