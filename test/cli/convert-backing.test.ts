@@ -2,7 +2,7 @@
  * convert -B (overlay outputs), -n (into an existing image) and --target-is-zero, driven as a
  * user would and checked against qemu-img doing the same on identical inputs.
  */
-import { expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeOracle, expectQemuCheckClean, qemuImg, qemuImgStatus, qemuInfoJson, qemuIo, qemuMapEntries, qemuToRaw } from '../helpers/oracle.js';
@@ -34,20 +34,27 @@ describeOracle('convert -B: the output is an overlay holding only what differs f
   const base = join(dir, 'base.qcow2');
   const top = join(dir, 'top.qcow2');
   const full = join(dir, 'full.raw');
-  qemuImg('create', '-f', 'qcow2', base, '16M');
-  qemuIo('qcow2', base, 'write -P 0x11 0 4M', 'write -P 0x22 8M 2M', 'write -P 0x23 15M 1M');
-  qemuImg('create', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', top);
-  // Own data, zeros over base data, and a rewrite of base bytes with the same bytes.
-  qemuIo('qcow2', top, 'write -P 0x33 1M 64k', 'write -z 8M 1M', 'write -P 0x44 12M 1M', 'write -P 0x23 15M 64k');
-  qemuToRaw(top, full);
+  const parent = join(dir, 'parent.vmdk');
+  // In beforeAll, not at collection: without qemu-img the suite is skipped, not failed.
+  beforeAll(() => {
+    qemuImg('create', '-f', 'qcow2', base, '16M');
+    qemuIo('qcow2', base, 'write -P 0x11 0 4M', 'write -P 0x22 8M 2M', 'write -P 0x23 15M 1M');
+    qemuImg('create', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', top);
+    // Own data, zeros over base data, and a rewrite of base bytes with the same bytes.
+    qemuIo('qcow2', top, 'write -P 0x33 1M 64k', 'write -z 8M 1M', 'write -P 0x44 12M 1M', 'write -P 0x23 15M 64k');
+    qemuToRaw(top, full);
+    qemuImg('convert', '-O', 'vmdk', base, parent);
+  });
 
-  for (const [name, src] of [
-    ['an overlay of the same base', top],
-    ['a flat raw copy', full],
-  ] as const) {
+  for (const [i, [name, src]] of (
+    [
+      ['an overlay of the same base', top],
+      ['a flat raw copy', full],
+    ] as const
+  ).entries()) {
     it(`from ${name}: same content as the source through the backing file, checks clean, stores no more than qemu-img`, () => {
-      const ours = join(dir, `ours-${name.length}.qcow2`);
-      const theirs = join(dir, `theirs-${name.length}.qcow2`);
+      const ours = join(dir, `ours-${i}.qcow2`);
+      const theirs = join(dir, `theirs-${i}.qcow2`);
       ok(['convert', '-O', 'qcow2', '-B', 'base.qcow2', src, ours]);
       qemuImg('convert', '-O', 'qcow2', '-B', 'base.qcow2', '-F', 'qcow2', src, theirs);
       expectQemuCheckClean(ours);
@@ -82,11 +89,9 @@ describeOracle('convert -B: the output is an overlay holding only what differs f
     expect(ownData(out)).toBe(64 * 1024 + MiB);
   });
 
-  const parent = join(dir, 'parent.vmdk');
-  qemuImg('convert', '-O', 'vmdk', base, parent);
-  for (const opts of ['', 'zeroed_grain=on', 'subformat=streamOptimized']) {
+  for (const [i, opts] of ['', 'zeroed_grain=on', 'subformat=streamOptimized'].entries()) {
     it(`a VMDK delta on a VMDK parent (${opts || 'monolithicSparse'}): zeros over parent data are stored, the rest left to the parent`, () => {
-      const out = join(dir, `delta-${opts.length}.vmdk`);
+      const out = join(dir, `delta-${i}.vmdk`);
       ok(['convert', '-O', 'vmdk', ...(opts ? ['-o', opts] : []), '-B', 'parent.vmdk', full, out]);
       expectQemuCheckClean(out);
       expectSameContent(full, out);
@@ -112,8 +117,10 @@ describeOracle('convert -B: the output is an overlay holding only what differs f
 describeOracle('convert -n: into an existing image, as qemu-img convert -n', () => {
   const dir = workDir('convert-n');
   const src = join(dir, 'src.qcow2');
-  qemuImg('create', '-f', 'qcow2', src, '8M');
-  qemuIo('qcow2', src, 'write -P 0x5a 0 1M', 'write -P 0x6b 5M 512k');
+  beforeAll(() => {
+    qemuImg('create', '-f', 'qcow2', src, '8M');
+    qemuIo('qcow2', src, 'write -P 0x5a 0 1M', 'write -P 0x6b 5M 512k');
+  });
   const junk = Buffer.from(pseudoRandom(12 * MiB, 9));
 
   it('raw target: written in place, its tail past the source kept, byte for byte what qemu-img -n leaves', () => {
@@ -200,5 +207,14 @@ describeOracle('convert -n: into an existing image, as qemu-img convert -n', () 
     const tz = guestkit(['convert', '--target-is-zero', src, join(dir, 'tz.raw')]);
     expect(tz.status).toBe(2);
     expect(tz.stderr).toMatch(/--target-is-zero requires use of -n flag/);
+  });
+
+  it('refuses to rewrite a device as an image file: only raw is written into a device in place', () => {
+    // /dev/null reads as empty (raw content), so only the device check stands in the way of a
+    // temporary file in /dev renamed over the device node.
+    const dev = guestkit(['convert', '-n', '-O', 'qcow2', src, '/dev/null']);
+    expect(dev.status).toBe(2);
+    expect(dev.stderr).toMatch(/not a regular file.*use -O raw/);
+    expect(statSync('/dev/null').isCharacterDevice()).toBe(true);
   });
 });

@@ -8,13 +8,10 @@
  */
 import fc from 'fast-check';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { detectBytes } from '../../src/formats/detect.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { drivers } from '../../src/formats/registry.js';
 import type { FormatDriver } from '../../src/formats/types.js';
-import { SHARED_IMAGES } from '../helpers/work.js';
-import { behindMagic, exercise, MAGIC, mutate, mutation, SEED_VARIANTS, seedImage, sparseContent } from './harness.js';
+import { behindMagic, detectAndOpen, exercise, MAGIC, mutate, mutation, SEED_VARIANTS, seedImage, sharedSamples, sparseContent } from './harness.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
@@ -28,12 +25,6 @@ function save(target: string, bytes: Uint8Array): string {
   const name = `${target}-${createHash('sha256').update(bytes).digest('hex').slice(0, 12)}.bin`;
   writeFileSync(`${OUT}${name}`, bytes);
   return name;
-}
-
-/** Detection, then the detected driver: what every command does with a file it is given. */
-async function detectAndOpen(bytes: Uint8Array): Promise<void> {
-  const det = detectBytes({ head: bytes.subarray(0, 65536), tail: bytes.subarray(Math.max(0, bytes.length - 512)), size: bytes.length });
-  await exercise(det.driver, bytes);
 }
 
 type Input = { bytes: Uint8Array; run: () => Promise<unknown> };
@@ -69,11 +60,7 @@ function driverTarget(d: FormatDriver): Target {
 
 function detectTarget(): Target {
   const names = Object.keys(MAGIC);
-  const samples = existsSync(SHARED_IMAGES)
-    ? readdirSync(SHARED_IMAGES)
-        .filter((f) => f !== 'README.md')
-        .map((f) => new Uint8Array(readFileSync(join(SHARED_IMAGES, f))))
-    : [];
+  const samples = sharedSamples();
   const properties: Target['properties'] = [
     [
       'arbitrary',

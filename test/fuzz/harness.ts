@@ -5,6 +5,8 @@
  * hang, never an unbounded allocation (checked coarsely through arrayBuffers growth).
  */
 import fc from 'fast-check';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { GuestkitError } from '../../src/errors.js';
 import { rootContext } from '../../src/formats/open.js';
 import type { FormatDriver, ImageReader } from '../../src/formats/types.js';
@@ -12,6 +14,8 @@ import { BufferSink } from '../../src/stream/sink.js';
 import { BufferSource } from '../../src/stream/source.js';
 import { copyImage } from '../../src/stream/copy.js';
 import { RawReader } from '../../src/formats/raw/reader.js';
+import { detectBytes } from '../../src/formats/detect.js';
+import { SHARED_IMAGES } from '../helpers/work.js';
 
 export const CASE_TIME_LIMIT_MS = 5000;
 /** Allocation allowed per case beyond the input itself (readers may hold tables and caches). */
@@ -39,7 +43,8 @@ async function useReader(r: ImageReader): Promise<void> {
   }
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+/** Rejects with a "hang" error when `p` takes longer than `ms`. */
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout;
   return Promise.race([
     p.finally(() => clearTimeout(timer)),
@@ -160,4 +165,18 @@ export function mutate(bytes: Uint8Array, muts: Mutation[]): Uint8Array {
     }
   }
   return out;
+}
+
+/** Detection, then the detected driver: what every command does with a file it is given. */
+export async function detectAndOpen(bytes: Uint8Array): Promise<Outcome> {
+  const det = detectBytes({ head: bytes.subarray(0, 65536), tail: bytes.subarray(Math.max(0, bytes.length - 512)), size: bytes.length });
+  return exercise(det.driver, bytes);
+}
+
+/** The real-world images in ../shared/images (none when that folder is absent). */
+export function sharedSamples(): Uint8Array[] {
+  if (!existsSync(SHARED_IMAGES)) return [];
+  return readdirSync(SHARED_IMAGES)
+    .filter((f) => f !== 'README.md')
+    .map((f) => new Uint8Array(readFileSync(join(SHARED_IMAGES, f))));
 }

@@ -4,7 +4,7 @@
  * where it succeeds, an error (the same one, for the Into variant) where it fails, whether the
  * stream is good, truncated, corrupted, too long for the cap, or followed by garbage.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as zlib from 'node:zlib';
 import { inflateCapped, inflateCappedInto, inflateInto, type InflateContexts } from '../../src/stream/compress.js';
@@ -89,6 +89,7 @@ describe('inflateInto', () => {
 
 describe('inflate lanes', () => {
   afterAll(() => closeInflateLanes());
+  afterEach(() => setInflateParallelism(undefined));
 
   it('inflate batches on a worker with the same results as the main thread', async () => {
     setInflateParallelism(2); // one worker, whatever this machine has
@@ -111,13 +112,11 @@ describe('inflate lanes', () => {
       }),
       { numRuns: 150, seed: 6 },
     );
-    setInflateParallelism(undefined);
   });
 
   it('-m 1 means no worker: the caller inflates', async () => {
     setInflateParallelism(1);
     const d = zlib.deflateRawSync(Buffer.alloc(4096, 7));
     expect(await inflateOnLane('raw', [d, d, d, d], 4096, () => {})).toBe(false);
-    setInflateParallelism(undefined);
   });
 });

@@ -48,7 +48,7 @@ class LaggingSink implements ByteSink {
 
 describe('WriteBehind', () => {
   it('runs steps in call order, one at a time, and resolves a call only after its writes', async () => {
-    const sink = new LaggingSink(() => 5);
+    const sink = new LaggingSink(() => 20);
     const wb = new WriteBehind();
     const log: string[] = [];
     let running = 0;
@@ -61,7 +61,13 @@ describe('WriteBehind', () => {
       log.push(`end ${i}`);
       running--;
     };
-    const calls = [0, 1, 2].map((i) => wb.call(step(i)).then(() => log.push(`resolved ${i}`)));
+    const calls = [0, 1, 2].map((i) =>
+      wb.call(step(i)).then(() => {
+        // Resolved: this call's write has landed.
+        expect(sink.inner.bytes()[i * 10]).toBe(i + 1);
+        log.push(`resolved ${i}`);
+      }),
+    );
     await Promise.all(calls);
     expect(log.filter((l) => !l.startsWith('resolved'))).toEqual(['start 0', 'end 0', 'start 1', 'end 1', 'start 2', 'end 2']);
     expect(sink.maxInFlight).toBeGreaterThan(1); // step 1 ran while step 0's write was in flight
