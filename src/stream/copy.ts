@@ -16,6 +16,7 @@
  */
 import { AbortedError, UsageError } from '../errors.js';
 import type { Extent, ImageReader, ImageWriter } from '../formats/types.js';
+import { readZeroExtended } from '../formats/shared/extended-reader.js';
 import { diffAgainstBase } from './base-diff.js';
 import { rangeIsZero, scanZeroRuns, view } from './zero.js';
 
@@ -150,13 +151,6 @@ export async function copyImage(reader: ImageReader, writer: ImageWriter, opts: 
   // for an overlay, the base's bytes of the same range).
   type Pending = { offset: number; length: number; buf: Uint8Array; done: Promise<Uint8Array>; base?: { buf: Uint8Array; done: Promise<Uint8Array> } };
 
-  const readBase = async (offset: number, into: Uint8Array): Promise<Uint8Array> => {
-    const inBase = Math.max(0, Math.min(into.length, base!.reader.virtualSize - offset));
-    if (inBase > 0) await base!.reader.read(offset, inBase, into.subarray(0, inBase));
-    into.fill(0, inBase);
-    return into;
-  };
-
   /** Hands one run to the writer: data, zeros, or (overlay output) left to the base. */
   type Kind = 'data' | 'zero' | 'leave';
   const put = async (kind: Kind, offset: number, length: number, data?: Uint8Array) => {
@@ -272,7 +266,7 @@ export async function copyImage(reader: ImageReader, writer: ImageWriter, opts: 
         const pending: Pending = { offset: off, length: next - off, buf, done: reader.read(off, next - off, slice) };
         if (base) {
           const baseBuf = takeBuffer();
-          pending.base = { buf: baseBuf, done: readBase(off, baseBuf.subarray(0, next - off)) };
+          pending.base = { buf: baseBuf, done: readZeroExtended(base.reader, off, baseBuf.subarray(0, next - off)) };
           pending.base.done.catch(() => {}); // observed in drainOne, or settled on error below
         }
         inflight.push(pending);

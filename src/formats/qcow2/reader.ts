@@ -367,19 +367,7 @@ export async function openQcow2(source: ByteSource, ctx: OpenContext): Promise<Q
       const path = resolveConfined(name, { referrer: ctx.path, what: 'data file', allowOutside: ctx.allowOutside });
       dataFile = { source: retryingSource(await FileSource.open(path)), path };
     }
-    if (header.backingFile !== undefined && ctx.openBacking) {
-      const name = header.backingFile;
-      if (!ctx.path) throw new UnsupportedFeatureError(`backing file '${name}' cannot be located for an image that is not a file`, { file, field: 'backing file' });
-      const path = resolveConfined(name, { referrer: ctx.path, what: 'backing file', allowOutside: ctx.allowOutside });
-      try {
-        backing = await ctx.openImage(path, header.extensions.backingFormat, ctx);
-      } catch (e) {
-        if (e instanceof UsageError && header.extensions.backingFormat !== undefined) {
-          throw new UnsupportedFeatureError(`backing file format '${header.extensions.backingFormat}' is not supported`, { file, field: 'backing format', cause: e });
-        }
-        throw e;
-      }
-    }
+    if (header.backingFile !== undefined && ctx.openBacking) backing = await openQcow2Backing(header, ctx, ctx);
   } catch (e) {
     await dataFile?.source.close();
     throw e;
@@ -388,3 +376,23 @@ export async function openQcow2(source: ByteSource, ctx: OpenContext): Promise<Q
   return new Qcow2Reader({ source, header, l1, ctx, backing, dataFile, snapshots, bitmaps, warnings });
 }
 
+
+/**
+ * Opens the backing image a qcow2 header names, resolved against the image's folder with the
+ * usual confinement; `childCtx` is the policy it is opened with (resize opens it without its own
+ * backing file).
+ */
+export async function openQcow2Backing(header: Qcow2Header, ctx: OpenContext, childCtx: OpenContext): Promise<ImageReader> {
+  const name = header.backingFile!;
+  const file = ctx.file;
+  if (!ctx.path) throw new UnsupportedFeatureError(`backing file '${name}' cannot be located for an image that is not a file`, { file, field: 'backing file' });
+  const path = resolveConfined(name, { referrer: ctx.path, what: 'backing file', allowOutside: ctx.allowOutside });
+  try {
+    return await ctx.openImage(path, header.extensions.backingFormat, childCtx);
+  } catch (e) {
+    if (e instanceof UsageError && header.extensions.backingFormat !== undefined) {
+      throw new UnsupportedFeatureError(`backing file format '${header.extensions.backingFormat}' is not supported`, { file, field: 'backing format', cause: e });
+    }
+    throw e;
+  }
+}

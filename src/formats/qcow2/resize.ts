@@ -18,7 +18,7 @@
  */
 import { CorruptImageError, LimitExceededError, UnsupportedFeatureError, UsageError } from '../../errors.js';
 import { ceilDiv } from '../shared/bounds.js';
-import { resolveConfined } from '../shared/paths.js';
+import { openQcow2Backing } from './reader.js';
 import { checkShrink, targetSize, withImageFile, type ImageFile, type ResizeOptions, type ResizeResult, type ResizeTarget } from '../shared/resize.js';
 import { readHeader, requireL1InFile, type Qcow2Header } from './header.js';
 import {
@@ -91,10 +91,7 @@ function refuseUnsafe(h: Qcow2Header, file: string): void {
  */
 async function refuseUncoveringBacking(h: Qcow2Header, oldSize: number, opts: ResizeOptions): Promise<void> {
   if (h.backingFile === undefined) return;
-  const ctx = opts.ctx;
-  if (!ctx.path) throw new UnsupportedFeatureError(`backing file '${h.backingFile}' cannot be located for an image that is not a file`, { file: opts.ctx.file, field: 'backing file' });
-  const path = resolveConfined(h.backingFile, { referrer: ctx.path, what: 'backing file', allowOutside: ctx.allowOutside });
-  const backing = await ctx.openImage(path, h.extensions.backingFormat, { ...ctx, openBacking: false });
+  const backing = await openQcow2Backing(h, opts.ctx, { ...opts.ctx, openBacking: false });
   const backingSize = backing.virtualSize;
   await backing.close();
   if (backingSize > oldSize) {

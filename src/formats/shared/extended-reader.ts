@@ -5,6 +5,17 @@
  */
 import type { Extent, FormatInfo, ImageReader } from '../types.js';
 
+/**
+ * Reads `into.length` bytes at `offset` from `reader` as far as its virtual size goes, zeros past
+ * it (or everywhere without a reader): a backing image under a larger overlay, a base image.
+ */
+export async function readZeroExtended(reader: ImageReader | undefined, offset: number, into: Uint8Array): Promise<Uint8Array> {
+  const avail = reader ? Math.max(0, Math.min(into.length, reader.virtualSize - offset)) : 0;
+  if (avail > 0) await reader!.read(offset, avail, into.subarray(0, avail));
+  if (avail < into.length) into.fill(0, avail);
+  return into;
+}
+
 export class ExtendedReader implements ImageReader {
   readonly format: string;
 
@@ -20,12 +31,7 @@ export class ExtendedReader implements ImageReader {
     const buf = into ? into.subarray(0, length) : new Uint8Array(length);
     const split = Math.max(offset, Math.min(offset + length, this.head.virtualSize));
     if (split > offset) await this.head.read(offset, split - offset, buf.subarray(0, split - offset));
-    if (split < offset + length) {
-      const rest = buf.subarray(split - offset);
-      const inTail = this.tail ? Math.max(0, Math.min(offset + length, this.tail.virtualSize) - split) : 0;
-      if (inTail > 0) await this.tail!.read(split, inTail, rest.subarray(0, inTail));
-      rest.fill(0, inTail);
-    }
+    if (split < offset + length) await readZeroExtended(this.tail, split, buf.subarray(split - offset));
     return buf;
   }
 

@@ -8,6 +8,7 @@
 import { UsageError } from '../../errors.js';
 import type { ByteSource } from '../../stream/source.js';
 import type { Extent, FormatInfo, ImageReader } from '../types.js';
+import { readZeroExtended } from './extended-reader.js';
 
 export interface Mapping {
   /** Bytes from the queried offset that this answer covers (> 0). */
@@ -63,13 +64,6 @@ export abstract class MappedReader implements ImageReader {
     return m.length > maxLength ? { ...m, length: maxLength } : m;
   }
 
-  /** Reads from the backing image, zeros past its end (or everywhere when there is none). */
-  private async readBacking(offset: number, into: Uint8Array): Promise<void> {
-    const b = this.backing;
-    const avail = b ? Math.max(0, Math.min(into.length, b.virtualSize - offset)) : 0;
-    if (avail > 0) await b!.read(offset, avail, into.subarray(0, avail));
-    if (avail < into.length) into.fill(0, avail);
-  }
 
   async read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
     this.checkRange(offset, length);
@@ -106,7 +100,7 @@ export abstract class MappedReader implements ImageReader {
           loads.push(p);
           if (loads.length >= MAX_PARALLEL_LOADS) await Promise.all(loads.splice(0));
         } else if (m.kind === 'zero') view.fill(0);
-        else await this.readBacking(offset + pos, view);
+        else await readZeroExtended(this.backing, offset + pos, view);
       }
       pos += n;
     }

@@ -4,6 +4,7 @@
  */
 import * as z from 'zod';
 import { UsageError } from '../../errors.js';
+import { UUID_TEXT } from './uuid.js';
 
 const SUFFIX: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5, e: 1024 ** 6 };
 
@@ -74,4 +75,4 @@ export function definedOnly(o: Record<string, unknown>): Record<string, unknown>
 }
 
 /** A UUID as printed ("xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"). */
-export const zUuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be a UUID like 01234567-89ab-cdef-0123-456789abcdef');
+export const zUuid = z.string().regex(UUID_TEXT, 'must be a UUID like 01234567-89ab-cdef-0123-456789abcdef');

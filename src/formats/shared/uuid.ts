@@ -27,9 +27,12 @@ export function formatUuid(bytes: Uint8Array, order: UuidOrder): string {
   return s;
 }
 
+/** A UUID as printed. */
+export const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** Parses "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" into the stored bytes of the given order. */
 export function parseUuid(text: string, order: UuidOrder): Uint8Array | undefined {
-  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(text)) return undefined;
+  if (!UUID_TEXT.test(text)) return undefined;
   const hex = text.replace(/-/g, '');
   const printed = new Uint8Array(16);
   for (let i = 0; i < 16; i++) printed[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
@@ -61,4 +64,9 @@ export function randomUuid(order: UuidOrder): Uint8Array {
   const p = PRINT_ORDER[order];
   for (let i = 0; i < 16; i++) out[p[i]] = printed[i];
   return out;
+}
+
+/** The `uuid=` option's bytes (already checked by the option schema), or a new random UUID. */
+export function uuidOrRandom(text: string | undefined, order: UuidOrder): Uint8Array {
+  return (text !== undefined ? parseUuid(text, order) : undefined) ?? randomUuid(order);
 }

@@ -14,7 +14,7 @@ import { FlatWriter } from '../shared/flat-writer.js';
 import type { BlockSlots } from '../shared/block-slots.js';
 import { writeSkippingZeros } from '../shared/sparse-write.js';
 import { ceilDiv, roundUp } from '../shared/bounds.js';
-import { parseUuid, randomUuid } from '../shared/uuid.js';
+import { randomUuid, uuidOrRandom } from '../shared/uuid.js';
 import type { CreateSpec, ImageWriter } from '../types.js';
 import { DEFAULT_BLOCK_SIZE, HEADER_SECTOR, HEADER_V1_SIZE, ImageType, SECTOR, VDI_HEADER, VDI_SIGNATURE, VDI_TEXT, VDI_VERSION_1_1 } from './layout.js';
 import type { VdiOptions } from './options.js';
@@ -83,7 +83,7 @@ export async function createVdiWriter(sink: ByteSink, spec: CreateSpec, opts: Vd
   if (plan.blocks > MAX_WRITE_BLOCKS) {
     throw new UsageError(`disk size ${spec.virtualSize} needs ${plan.blocks} VDI blocks, more than the ${MAX_WRITE_BLOCKS} supported`, { file: spec.file });
   }
-  const uuid = (opts.uuid !== undefined ? parseUuid(opts.uuid, 'guid') : undefined) ?? randomUuid('guid');
+  const uuid = uuidOrRandom(opts.uuid, 'guid');
   if (opts.static) {
     // Everything is known up front: header and identity map first, then data in place.
     await sink.write(0, headerBytes(plan, 'static', plan.blocks, uuid));

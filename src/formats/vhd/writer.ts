@@ -14,7 +14,7 @@ import { BlockTableWriter } from '../shared/block-table-writer.js';
 import { FlatWriter } from '../shared/flat-writer.js';
 import type { BlockSlots } from '../shared/block-slots.js';
 import { writeSkippingZeros } from '../shared/sparse-write.js';
-import { parseUuid, randomUuid } from '../shared/uuid.js';
+import { uuidOrRandom } from '../shared/uuid.js';
 import type { CreateSpec, ImageWriter } from '../types.js';
 import { createGeometry, type CreateGeometry } from './geometry.js';
 import { SECTOR } from './layout.js';
@@ -31,7 +31,7 @@ const MAX_BAT_SECTOR = 0xffff_fffe;
 export async function createVhdWriter(sink: ByteSink, spec: CreateSpec, opts: VhdOptions): Promise<ImageWriter> {
   const geometry = createGeometry(spec.virtualSize, opts.force_size);
   if (!geometry) throw new UsageError(`disk size ${spec.virtualSize} is too large for VHD: the maximum is 2040 GiB`, { file: spec.file });
-  const footer = footerBytes({ geometry, type: opts.subformat, forceSize: opts.force_size, uniqueId: (opts.uuid !== undefined ? parseUuid(opts.uuid, 'rfc') : undefined) ?? randomUuid('rfc'), createdAt: Math.floor(Date.now() / 1000) });
+  const footer = footerBytes({ geometry, type: opts.subformat, forceSize: opts.force_size, uniqueId: uuidOrRandom(opts.uuid, 'rfc'), createdAt: Math.floor(Date.now() / 1000) });
   if (opts.subformat === 'fixed') return new FlatWriter(sink, 0, geometry.size, spec.file, () => sink.write(geometry.size, footer));
   return VhdDynamicWriter.create(sink, spec, geometry, footer, defaultBlockSize(opts));
 }
