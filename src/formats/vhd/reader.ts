@@ -15,7 +15,7 @@ import { MappedReader, type Mapping } from '../shared/mapped-reader.js';
 import { formatUuid } from '../shared/uuid.js';
 import type { FormatInfo, ImageReader, OpenContext } from '../types.js';
 import { parentLocators, readDynamicLayout, type DynamicLayout } from './dynamic.js';
-import { readFooter } from './footer.js';
+import { readFooter, type ChosenFooter } from './footer.js';
 import { MAX_SECTORS, decideVirtualSize, type SizeSource } from './geometry.js';
 import { BAT_UNUSED, DYNAMIC_HEADER, FEATURE_TEMPORARY, FORMAT_VERSION, SECTOR, VHD_EPOCH_UNIX, diskTypeName, fourccText, type DiskTypeName, type VhdFooter } from './layout.js';
 import { openParent, parentNames, type ParentName } from './parent.js';
@@ -124,13 +124,16 @@ export class VhdReader extends MappedReader {
   }
 }
 
-export async function openVhd(source: ByteSource, ctx: OpenContext): Promise<VhdReader> {
-  const file = ctx.file;
-  if (!source.seekable || source.size === undefined) {
-    throw new UnsupportedFeatureError('a VHD cannot be read from a pipe (its footer is at the end); save it to a file first', { file });
-  }
-  const size = source.size;
-  const warnings: string[] = [];
+/** What every VHD's footer settles: which footer, the disk type and the virtual size, each checked. */
+export interface VhdBasics {
+  chosen: ChosenFooter;
+  subformat: DiskTypeName;
+  virtualSize: number;
+  sizeSource: SizeSource;
+}
+
+/** Reads and checks the footer of a VHD file of `size` bytes (reader and resize alike). */
+export async function readVhdBasics(source: ByteSource, size: number, file: string, warnings: string[]): Promise<VhdBasics> {
   const chosen = await readFooter(source, size, file, warnings);
   const footer = chosen.footer;
   const subformat = diskTypeName(footer.diskType);
@@ -153,19 +156,28 @@ export async function openVhd(source: ByteSource, ctx: OpenContext): Promise<Vhd
     });
   }
   const virtualSize = decided.sectors * SECTOR;
-  const parts: VhdParts = { file, path: ctx.path, footer, footerAt: chosen.at, subformat, virtualSize, sizeSource: decided.source, parentNames: [], warnings };
-
-  if (subformat === 'fixed') {
-    // The data is the file up to the footer; a footer claiming more than that is a truncated image.
-    if (virtualSize > chosen.endAt) {
-      throw new TruncatedImageError(`fixed VHD of ${virtualSize} bytes needs ${virtualSize} bytes of data before its footer, but the footer is at ${chosen.endAt}`, {
-        file,
-        field: 'currentSize',
-        offset: chosen.at + 48,
-      });
-    }
-    return new VhdReader(source, parts);
+  // A fixed disk's data is the file up to the footer; a footer claiming more is a truncated image.
+  if (subformat === 'fixed' && virtualSize > chosen.endAt) {
+    throw new TruncatedImageError(`fixed VHD of ${virtualSize} bytes needs ${virtualSize} bytes of data before its footer, but the footer is at ${chosen.endAt}`, {
+      file,
+      field: 'currentSize',
+      offset: chosen.at + 48,
+    });
   }
+  return { chosen, subformat, virtualSize, sizeSource: decided.source };
+}
+
+export async function openVhd(source: ByteSource, ctx: OpenContext): Promise<VhdReader> {
+  const file = ctx.file;
+  if (!source.seekable || source.size === undefined) {
+    throw new UnsupportedFeatureError('a VHD cannot be read from a pipe (its footer is at the end); save it to a file first', { file });
+  }
+  const size = source.size;
+  const warnings: string[] = [];
+  const { chosen, subformat, virtualSize, sizeSource } = await readVhdBasics(source, size, file, warnings);
+  const footer = chosen.footer;
+  const parts: VhdParts = { file, path: ctx.path, footer, footerAt: chosen.at, subformat, virtualSize, sizeSource, parentNames: [], warnings };
+  if (subformat === 'fixed') return new VhdReader(source, parts);
 
   const dynamic = await readDynamicLayout(source, size, file, footer, chosen.at, virtualSize);
   parts.dynamic = dynamic;

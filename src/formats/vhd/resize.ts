@@ -15,8 +15,8 @@ import { CorruptImageError, UnsupportedFeatureError, UsageError } from '../../er
 import { ceilDiv, roundUp } from '../shared/bounds.js';
 import { checkShrink, targetSize, withImageFile, writeZeros, copyWithin, type ImageFile, type ResizeOptions, type ResizeResult, type ResizeTarget } from '../shared/resize.js';
 import { readDynamicLayout, MAX_TABLE_ENTRIES, type DynamicLayout } from './dynamic.js';
-import { readFooter } from './footer.js';
-import { CURRENT_SIZE_CREATORS, createGeometry, decideVirtualSize, type CreateGeometry } from './geometry.js';
+import { readVhdBasics } from './reader.js';
+import { CURRENT_SIZE_CREATORS, createGeometry, type CreateGeometry } from './geometry.js';
 import {
   BAT_UNUSED,
   DYNAMIC_HEADER,
@@ -24,7 +24,6 @@ import {
   FOOTER,
   FOOTER_SIZE,
   SECTOR,
-  diskTypeName,
   sealChecksum,
   type VhdFooter,
 } from './layout.js';
@@ -37,7 +36,7 @@ export async function resizeVhd(path: string, target: ResizeTarget, opts: Resize
   const file = opts.ctx.file;
   return withImageFile(path, file, async (f) => {
     const size = f.source.size;
-    const chosen = await readFooter(f.source, size, file, []);
+    const { chosen, subformat: type, virtualSize: oldSize } = await readVhdBasics(f.source, size, file, []);
     if (chosen.at !== size - FOOTER_SIZE) {
       throw new UnsupportedFeatureError('the footer at the end of the file is missing or damaged; convert the image to repair it before resizing', {
         file,
@@ -46,12 +45,9 @@ export async function resizeVhd(path: string, target: ResizeTarget, opts: Resize
       });
     }
     const footer = chosen.footer;
-    const type = diskTypeName(footer.diskType);
-    if (!type) throw new CorruptImageError(`disk type ${footer.diskType} is not fixed (2), dynamic (3) or differencing (4)`, { file, field: 'diskType', offset: chosen.at + 60 });
     if (type === 'differencing') {
       throw new UnsupportedFeatureError('differencing VHDs are not resized: their size follows their parent', { file, field: 'diskType', offset: chosen.at + 60 });
     }
-    const oldSize = decideVirtualSize(footer).sectors * SECTOR;
     const requested = targetSize(target, oldSize, file);
     // Readers size this image by current_size (creator rule): keep the size exact, as create's force_size does.
     const geometry = createGeometry(requested, CURRENT_SIZE_CREATORS.includes(footer.creatorApp));
