@@ -3,7 +3,6 @@
  * format on an atomic output, run the copy engine, commit. The CLI's convert is a thin layer
  * over this. Converting into an existing image (-n) is in convert-into.ts.
  */
-import { setInflateParallelism } from '../stream/inflate-lanes.js';
 import { realpathSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { stat } from 'node:fs/promises';
@@ -105,14 +104,14 @@ async function openStdin(opts: ConvertOptions): Promise<ImageReader> {
   const pipe = new StreamSource(process.stdin);
   const format = opts.sourceFormat ?? (await detectSource(pipe)).format;
   const source = format === 'raw' ? await spoolToTempFile(pipe) : pipe;
-  return openSource(source, { format, allowOutside: opts.allowOutside });
+  return openSource(source, { format, allowOutside: opts.allowOutside, parallelism: opts.parallelism });
 }
 
 /** Opens the source of a conversion: a file (with its chain) or standard input. */
 export function openConvertSource(opts: ConvertOptions): Promise<ImageReader> {
   return opts.source === '-'
     ? openStdin(opts)
-    : openImage(opts.source, { format: opts.sourceFormat, allowOutside: opts.allowOutside, wrapSource: opts.io?.source, retry: opts.retry });
+    : openImage(opts.source, { format: opts.sourceFormat, allowOutside: opts.allowOutside, wrapSource: opts.io?.source, retry: opts.retry, parallelism: opts.parallelism });
 }
 
 /** Refuses an output that is the source or one of the files it is made of. */
@@ -127,8 +126,6 @@ export function refuseSourceAsOutput(reader: ImageReader, output: string): void 
 /** Runs the copy engine into `writer` and finishes it; aborts the writer on failure. */
 export async function copyInto(reader: ImageReader, writer: ImageWriter, opts: ConvertOptions, base?: BaseImage): Promise<CopyStats> {
   try {
-    // -m caps the inflating workers as well as the compressing jobs.
-    setInflateParallelism(opts.parallelism);
     const stats = await copyImage(reader, writer, { zeroGranularity: opts.sparseSize, onProgress: opts.onProgress, signal: opts.signal, base });
     await writer.finish();
     return stats;

@@ -27,6 +27,8 @@ export interface OpenOptions {
   wrapSource?: (s: ByteSource) => ByteSource;
   /** Retry policy for transient read errors. */
   retry?: RetryPolicy;
+  /** Threads that may inflate compressed data, the main thread included (qemu-img -m). */
+  parallelism?: number;
 }
 
 function canonical(path: string): string {
@@ -72,6 +74,7 @@ export function rootContext(file: string, path: string | undefined, opts: OpenOp
     path,
     allowOutside: opts.allowOutside ?? false,
     openBacking: opts.openBacking ?? true,
+    parallelism: opts.parallelism,
     depth: 0,
     chain: path ? [canonical(path)] : [],
     openImage: openChild,

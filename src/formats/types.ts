@@ -129,6 +129,8 @@ export interface OpenContext {
   allowOutside: boolean;
   /** Open backing files at all (qemu-img's -U / no-backing for info). */
   openBacking: boolean;
+  /** Threads that may inflate compressed clusters, the main thread included (qemu-img -m); default: every core. */
+  parallelism?: number;
   /** How deep in a backing chain this image sits; capped by MAX_CHAIN_DEPTH. */
   depth: number;
   /** Canonical paths of the images above this one, to refuse loops. */

@@ -106,22 +106,20 @@ class Lane {
   }
 }
 
+/** Workers shared by every reader in the process, like the thread pool; each caller says how many it may use. */
 let lanes: Lane[] = [];
 /** Loaded with the first lane: every command would otherwise pay ~6 ms at start-up for it. */
 let threads: typeof import('node:worker_threads') | undefined;
-let laneLimit = defaultLanes();
-
-/** One worker per core beyond the main thread's, at most 4. */
-function defaultLanes(): number {
-  return Math.max(0, Math.min(4, availableParallelism() - 1));
-}
+/** Set when a worker failed: one that failed would fail again, so the main thread inflates from then on. */
+let disabled = false;
 
 /**
- * Caps the worker lanes (qemu-img's -m counts the main thread as one: `-m 1` inflates on the
- * main thread only). Process-wide, like the thread pool.
+ * Worker lanes for `jobs` inflating threads (qemu-img's -m counts the main thread as one: `-m 1`
+ * inflates on the main thread only); by default one per core beyond the main thread's, at most 4.
  */
-export function setInflateParallelism(jobs: number | undefined): void {
-  laneLimit = jobs === undefined ? defaultLanes() : Math.max(0, Math.min(4, Math.floor(jobs) - 1));
+function laneLimit(jobs: number | undefined): number {
+  if (disabled) return 0;
+  return Math.max(0, Math.min(4, jobs === undefined ? availableParallelism() - 1 : Math.floor(jobs) - 1));
 }
 
 /** Stops the workers (they never keep the process alive, but tests and long-lived hosts may want them gone). */
@@ -131,15 +129,15 @@ export async function closeInflateLanes(): Promise<void> {
   await Promise.all(all.map((l) => l.terminate()));
 }
 
-function freeLane(): Lane | undefined {
+function freeLane(limit: number): Lane | undefined {
   if (lanes.some((l) => l.broken)) {
-    // A worker that failed would fail again: inflate on the main thread from now on.
-    laneLimit = 0;
+    disabled = true;
     lanes = lanes.filter((l) => !l.broken);
+    return undefined;
   }
-  const idle = lanes.slice(0, laneLimit).find((l) => !l.busy);
+  const idle = lanes.slice(0, limit).find((l) => !l.busy);
   if (idle) return idle;
-  if (lanes.length < laneLimit && threads) {
+  if (lanes.length < limit && threads) {
     const lane = new Lane(threads);
     lanes.push(lane);
     return lane;
@@ -154,17 +152,20 @@ const MIN_BATCH = 4;
  * Inflates each payload, expecting at most `max` bytes from each, on a free worker, and hands the
  * outputs to `use` (`undefined` for a payload the worker could not inflate). The outputs are views
  * of a buffer the lane reuses: `use` must copy what it keeps before it returns. Resolves to false,
- * without calling `use`, when no worker is free: the caller inflates the batch itself.
+ * without calling `use`, when no worker is free: the caller inflates the batch itself. `jobs`
+ * caps the inflating threads, the main thread included (qemu-img -m).
  */
 export async function inflateOnLane(
   kind: InflateKind,
   payloads: Uint8Array[],
   max: number,
   use: (outputs: Array<Uint8Array | undefined>) => void,
+  jobs?: number,
 ): Promise<boolean> {
   if (payloads.length < MIN_BATCH) return false;
-  if (!threads && laneLimit > 0) threads = await import('node:worker_threads');
-  const lane = freeLane();
+  const limit = laneLimit(jobs);
+  if (!threads && limit > 0) threads = await import('node:worker_threads');
+  const lane = freeLane(limit);
   if (!lane) return false;
   let inputBytes = 0;
   for (const p of payloads) inputBytes += p.length;

@@ -4,11 +4,11 @@
  * where it succeeds, an error (the same one, for the Into variant) where it fails, whether the
  * stream is good, truncated, corrupted, too long for the cap, or followed by garbage.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as zlib from 'node:zlib';
 import { inflateCapped, inflateCappedInto, inflateInto, type InflateContexts } from '../../src/stream/compress.js';
-import { closeInflateLanes, inflateOnLane, setInflateParallelism } from '../../src/stream/inflate-lanes.js';
+import { closeInflateLanes, inflateOnLane } from '../../src/stream/inflate-lanes.js';
 
 const where = { file: 'test', offset: 0 };
 
@@ -89,18 +89,23 @@ describe('inflateInto', () => {
 
 describe('inflate lanes', () => {
   afterAll(() => closeInflateLanes());
-  afterEach(() => setInflateParallelism(undefined));
 
   it('inflate batches on a worker with the same results as the main thread', async () => {
-    setInflateParallelism(2); // one worker, whatever this machine has
     await fc.assert(
       fc.asyncProperty(fc.array(payload, { minLength: 4, maxLength: 12 }), fc.integer({ min: 1, max: 9000 }), async (items, max) => {
         const kind = items[0].kind;
         const datas = items.map((p) => p.data);
         let seen: Array<Uint8Array | undefined> | undefined;
-        const ran = await inflateOnLane(kind, datas, max, (outs) => {
-          seen = outs.map((o) => o?.slice());
-        });
+        // Two jobs: one worker beside the main thread, whatever this machine has.
+        const ran = await inflateOnLane(
+          kind,
+          datas,
+          max,
+          (outs) => {
+            seen = outs.map((o) => o?.slice());
+          },
+          2,
+        );
         expect(ran).toBe(true);
         datas.forEach((d, i) => {
           const got = seen![i];
@@ -115,8 +120,7 @@ describe('inflate lanes', () => {
   });
 
   it('-m 1 means no worker: the caller inflates', async () => {
-    setInflateParallelism(1);
     const d = zlib.deflateRawSync(Buffer.alloc(4096, 7));
-    expect(await inflateOnLane('raw', [d, d, d, d], 4096, () => {})).toBe(false);
+    expect(await inflateOnLane('raw', [d, d, d, d], 4096, () => {}, 1)).toBe(false);
   });
 });

@@ -249,12 +249,17 @@ export class Qcow2Reader extends MappedReader {
         if (this.header.compressionType === COMPRESSION_ZLIB && whole.length) {
           const bytes = await spanBytes();
           const payloads = whole.map((i) => bytes.subarray(members[i].at - spanStart, members[i].at - spanStart + members[i].length));
-          await inflateOnLane('raw', payloads, cs, (outputs) =>
-            outputs.forEach((out, k) => {
-              if (out?.length !== cs) return;
-              into.set(out, parts[whole[k]].cStart - offset);
-              placed[whole[k]] = 1;
-            }),
+          await inflateOnLane(
+            'raw',
+            payloads,
+            cs,
+            (outputs) =>
+              outputs.forEach((out, k) => {
+                if (out?.length !== cs) return;
+                into.set(out, parts[whole[k]].cStart - offset);
+                placed[whole[k]] = 1;
+              }),
+            this.ctx.parallelism,
           );
         }
         for (const [i, m] of members.entries()) {
