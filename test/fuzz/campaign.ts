@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { drivers } from '../../src/formats/registry.js';
 import type { FormatDriver } from '../../src/formats/types.js';
-import { behindMagic, detectAndOpen, exercise, MAGIC, mutate, mutation, SEED_VARIANTS, seedImage, sharedSamples, sparseContent } from './harness.js';
+import { behindMagic, detectAndOpen, exercise, MAGIC, mutate, mutation, SEED_VARIANTS, seedImage, realWorldSamples, sparseContent } from './harness.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
@@ -60,7 +60,7 @@ function driverTarget(d: FormatDriver): Target {
 
 function detectTarget(): Target {
   const names = Object.keys(MAGIC);
-  const samples = sharedSamples();
+  const samples = realWorldSamples();
   const properties: Target['properties'] = [
     [
       'arbitrary',

@@ -15,7 +15,7 @@ import { BufferSource } from '../../src/stream/source.js';
 import { copyImage } from '../../src/stream/copy.js';
 import { RawReader } from '../../src/formats/raw/reader.js';
 import { detectBytes } from '../../src/formats/detect.js';
-import { SHARED_IMAGES } from '../helpers/work.js';
+import { realWorldBytes } from '../helpers/real-world.js';
 
 export const CASE_TIME_LIMIT_MS = 5000;
 /** Allocation allowed per case beyond the input itself (readers may hold tables and caches). */
@@ -173,10 +173,7 @@ export async function detectAndOpen(bytes: Uint8Array): Promise<Outcome> {
   return exercise(det.driver, bytes);
 }
 
-/** The real-world images in ../shared/images (none when that folder is absent). */
-export function sharedSamples(): Uint8Array[] {
-  if (!existsSync(SHARED_IMAGES)) return [];
-  return readdirSync(SHARED_IMAGES)
-    .filter((f) => f !== 'README.md')
-    .map((f) => new Uint8Array(readFileSync(join(SHARED_IMAGES, f))));
+/** The real-world images committed in fixtures/real-world. */
+export function realWorldSamples(): Uint8Array[] {
+  return realWorldBytes();
 }

@@ -16,7 +16,6 @@ export function sha256File(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
 }
 
-export const SHARED_IMAGES = new URL('../../../shared/images/', import.meta.url).pathname;
 
 /** Deterministic pseudo-random bytes (xorshift), so tests and fixtures are reproducible. */
 export function pseudoRandom(length: number, seed = 1): Uint8Array {

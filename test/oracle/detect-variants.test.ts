@@ -1,6 +1,6 @@
 /**
  * Detection names the right format and subformat for every image qemu-img makes in every format
- * and subformat of ../shared/FORMATS.md §8 — by content only: the files get a neutral extension.
+ * and subformat of docs/FORMATS.md §8 — by content only: the files get a neutral extension.
  */
 import { expect, it } from 'vitest';
 import { join } from 'node:path';

@@ -4,10 +4,11 @@
  * and the crafted 65,536-snapshot sample. Same counts, same message lines.
  */
 import { beforeAll, expect, it } from 'vitest';
+import { realWorld } from '../helpers/real-world.js';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeOracle, qemuImg, qemuIo } from '../helpers/oracle.js';
-import { SHARED_IMAGES, workDir } from '../helpers/work.js';
+import { workDir } from '../helpers/work.js';
 import { ourCheck, qemuCheck } from './helpers.js';
 
 const CS = 65536;
@@ -122,7 +123,7 @@ describeOracle('qcow2 check against qemu-img check', () => {
 
   it('a refcount table entry with bit 63 set, in a 512-byte-cluster image (fuzzing regression: once looped forever)', async () => {
     const path = join(dir, 'reft-bit63.qcow2');
-    const bytes = new Uint8Array(readFileSync(join(SHARED_IMAGES, 'qemu-compressed-512b-clusters.qcow2')));
+    const bytes = new Uint8Array(readFileSync(realWorld('qemu-compressed-512b-clusters.qcow2')));
     const reftable = Number(new DataView(bytes.buffer).getBigUint64(48));
     bytes[reftable + 17 * 8] = 0xc8;
     writeFileSync(path, bytes);
@@ -144,7 +145,7 @@ describeOracle('qcow2 check against qemu-img check', () => {
   });
 
   it('the 65,536-snapshot sample: the same 65,543 corruptions, in bounded time', async () => {
-    const path = join(SHARED_IMAGES, 'malicious-65536-snapshots.qcow2');
+    const path = realWorld('malicious-65536-snapshots.qcow2');
     const t0 = performance.now();
     const ours = await ourCheck(path);
     expect(performance.now() - t0).toBeLessThan(15_000);

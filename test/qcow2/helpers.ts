@@ -72,7 +72,7 @@ export function checkHostOffsets(path: string, ours: Extent[]): string[] {
 }
 
 let scratchCount = 0;
-/** A fresh file name in the OS temp folder (never beside an image: samples live in read-only ../shared/images). */
+/** A fresh file name in the OS temp folder (never beside an image: real-world samples are shared by every test). */
 function scratchFile(suffix: string): string {
   return join(tmpdir(), `guestkit-qcow2-oracle-${process.pid}-${scratchCount++}${suffix}`);
 }
@@ -88,7 +88,7 @@ function take(path: string): string {
 
 export function qemuInfo(path: string): Record<string, any> {
   // Through a file: the crafted sample's 65,536 snapshots make megabytes of JSON.
-  // In a scratch folder, never beside the image: samples live in the read-only ../shared/images.
+  // In a scratch folder, never beside the image: real-world samples are shared by every test.
   const outFile = scratchFile('.info.json');
   execFileSync('sh', ['-c', 'exec qemu-img info --output=json "$1" >"$2"', 'sh', path, outFile], { stdio: ['ignore', 'ignore', 'pipe'] });
   return JSON.parse(take(outFile));

@@ -1,11 +1,12 @@
 /**
- * The qcow2 samples of ../shared/images made by other tools: each reads exactly as qemu-img reads
+ * The qcow2 samples of fixtures/real-world made by other tools: each reads exactly as qemu-img reads
  * it, its info agrees with qemu-img's, and the crafted ones stay cheap.
  */
 import { expect, it } from 'vitest';
+import { realWorld } from '../helpers/real-world.js';
 import { join } from 'node:path';
 import { describeOracle } from '../helpers/oracle.js';
-import { SHARED_IMAGES, workDir } from '../helpers/work.js';
+import { workDir } from '../helpers/work.js';
 import { openImage } from '../../src/formats/open.js';
 import { toQemuInfo } from '../../src/api/info.js';
 import { UnsupportedFeatureError } from '../../src/errors.js';
@@ -17,7 +18,7 @@ describeOracle('qcow2 samples from other tools', () => {
   const dir = workDir('qcow2-samples');
   for (const name of SAMPLES) {
     it(`${name}: bytes, map and info as qemu-img sees them`, async () => {
-      const path = join(SHARED_IMAGES, name);
+      const path = realWorld(name);
       if (!name.startsWith('malicious')) {
         expect(Buffer.compare(await readAll(path), qemuRaw(dir, path))).toBe(0);
         expect(mergeRuns(await ourExtents(path))).toEqual(qemuRuns(path));
@@ -41,7 +42,7 @@ describeOracle('qcow2 samples from other tools', () => {
 
   it('the 65,536-snapshot sample opens in well under a second and reports its table past EOF', async () => {
     const t0 = performance.now();
-    const r = await openImage(join(SHARED_IMAGES, 'malicious-65536-snapshots.qcow2'));
+    const r = await openImage(realWorld('malicious-65536-snapshots.qcow2'));
     const ms = performance.now() - t0;
     const info = r.info();
     await r.close();
@@ -51,7 +52,7 @@ describeOracle('qcow2 samples from other tools', () => {
   });
 
   it('legacy qcow version 1 is refused as unsupported, naming the version field', async () => {
-    const err = await openImage(join(SHARED_IMAGES, 'malicious-qcow1-152tib.img')).catch((e) => e);
+    const err = await openImage(realWorld('malicious-qcow1-152tib.img')).catch((e) => e);
     expect(err).toBeInstanceOf(UnsupportedFeatureError);
     expect(err.field).toBe('version');
   });

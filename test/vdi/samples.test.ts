@@ -1,17 +1,18 @@
 /**
- * The real-world VDIs in ../shared/images (VirtualBox 3 and 4.0.8), read as qemu-img reads them:
+ * The real-world VDIs in fixtures/real-world (VirtualBox 3 and 4.0.8), read as qemu-img reads them:
  * same size and map, same bytes, and a clean check. The 8 GiB one has no allocated block, so it is
  * compared through the map and reads at both ends.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import { realWorld } from '../helpers/real-world.js';
 import { checkImage, checkJson } from '../../src/api/check.js';
 import { imageInfo } from '../../src/api/info.js';
 import { toMapEntry } from '../../src/api/map.js';
 import { openImage } from '../../src/formats/open.js';
 import { describeOracle, qemuImg, qemuToRaw } from '../helpers/oracle.js';
-import { SHARED_IMAGES, workDir } from '../helpers/work.js';
+import { workDir } from '../helpers/work.js';
 
 describeOracle('shared VDI samples', () => {
   const dir = workDir('vdi-samples');
@@ -21,7 +22,7 @@ describeOracle('shared VDI samples', () => {
     ['virtualbox-4.0.8-dynamic.vdi', '<<< Oracle VM VirtualBox Disk Image >>>'],
   ] as const) {
     it(`${name} reads as qemu-img reads it`, async () => {
-      const path = join(SHARED_IMAGES, name);
+      const path = realWorld(name);
       const q = JSON.parse(qemuImg('info', '--output=json', path));
       const info = await imageInfo(path);
       expect(info['virtual-size']).toBe(q['virtual-size']);

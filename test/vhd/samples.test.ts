@@ -1,18 +1,18 @@
 /**
- * The real-world VHDs in ../shared/images: each reads as qemu-img reads it, or fails with a typed
+ * The real-world VHDs in fixtures/real-world: each reads as qemu-img reads it, or fails with a typed
  * error where qemu-img refuses it. The two 127 GiB samples hold no allocated block, so the whole
  * disk is compared through the allocation map plus reads at both ends rather than a 127 GiB file.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import { realWorld } from '../helpers/real-world.js';
 import { GuestkitError, LimitExceededError, TruncatedImageError } from '../../src/errors.js';
 import { imageInfo } from '../../src/api/info.js';
 import { openImage } from '../../src/formats/open.js';
 import { describeOracle, qemuImg, qemuImgStatus } from '../helpers/oracle.js';
-import { SHARED_IMAGES } from '../helpers/work.js';
 
-const sample = (name: string) => join(SHARED_IMAGES, name);
+const sample = (name: string) => realWorld(name);
 
 describeOracle('shared VHD samples', () => {
   it('the samples are there', () => {

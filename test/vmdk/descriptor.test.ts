@@ -7,9 +7,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { realWorld } from '../helpers/real-world.js';
 import { CorruptImageError, GuestkitError, UnsupportedFeatureError, UsageError } from '../../src/errors.js';
 import { geometryOf, parseDescriptor, qemuGeometry, serializeDescriptor, type Descriptor } from '../../src/formats/vmdk/descriptor.js';
-import { SHARED_IMAGES } from '../helpers/work.js';
 
 const FILE = { file: 'd.vmdk', base: 0, embedded: false };
 
@@ -43,7 +43,7 @@ describe('parsing', () => {
   });
 
   it("reads VMware's embedded descriptor of the ESXi sample, keeping every key", () => {
-    const bytes = readFileSync(join(SHARED_IMAGES, 'esxi-ovftool-streamoptimized.vmdk'));
+    const bytes = readFileSync(realWorld('esxi-ovftool-streamoptimized.vmdk'));
     const text = bytes.subarray(512, 1024).toString('latin1').split('\0')[0];
     const d = parseDescriptor(text, { file: 'esxi', base: 512, embedded: true });
     expect(d.cid).toBe(0xa454774a);

@@ -7,11 +7,12 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { realWorld } from '../helpers/real-world.js';
 import { convert } from '../../src/api/convert.js';
 import { UsageError } from '../../src/errors.js';
 import { guestkit, guestkitBinary } from '../helpers/cli.js';
 import { describeOracle, describeWithTool, qemuImg, qemuImgStatus, qemuIo } from '../helpers/oracle.js';
-import { SHARED_IMAGES, workDir } from '../helpers/work.js';
+import { workDir } from '../helpers/work.js';
 import { expectSameAsRaw, KiB, MiB, mixedRegions, openVmdk, writeRaw } from './helpers.js';
 import { walkStream } from './stream-layout.js';
 
@@ -227,7 +228,7 @@ describeWithTool('vmdkinfo', VMDKINFO, 'vmdkinfo (libvmdk) opens every VMDK we w
 
 describe('stream layout walker', () => {
   it('reads the ESXi sample as the canonical layout it is', () => {
-    const s = walkStream(readFileSync(join(SHARED_IMAGES, 'esxi-ovftool-streamoptimized.vmdk')));
+    const s = walkStream(readFileSync(realWorld('esxi-ovftool-streamoptimized.vmdk')));
     expect(s.sequence.slice(-3)).toEqual(['GD', 'FOOTER', 'EOS']);
     expect(s.gtsAfterTheirGrains).toBe(true);
   });

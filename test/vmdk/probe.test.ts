@@ -2,9 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { realWorld } from '../helpers/real-world.js';
 import { detectBytes } from '../../src/formats/detect.js';
 import { probeVmdk } from '../../src/formats/vmdk/probe.js';
-import { SHARED_IMAGES } from '../helpers/work.js';
 
 const probe = (text: string | Uint8Array) => {
   const head = typeof text === 'string' ? Buffer.from(text) : text;
@@ -18,7 +18,7 @@ describe('VMDK probe', () => {
       ['workstation-monolithicsparse-10g.vmdk', 'monolithicSparse'],
       ['malicious-huge-l1.vmdk.img', 'monolithicSparse'],
     ]) {
-      const head = readFileSync(join(SHARED_IMAGES, name)).subarray(0, 65536);
+      const head = readFileSync(realWorld(name)).subarray(0, 65536);
       expect(probe(head)).toEqual({ score: 100, subformat: sub });
       expect(detectBytes({ head, tail: new Uint8Array(0), size: undefined }).format).toBe('vmdk');
     }

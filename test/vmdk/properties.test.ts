@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { realWorld } from '../helpers/real-world.js';
 import { GuestkitError } from '../../src/errors.js';
 import { openImage, rootContext } from '../../src/formats/open.js';
 import { RawReader } from '../../src/formats/raw/reader.js';
@@ -17,7 +18,6 @@ import { vmdkDriver } from '../../src/formats/vmdk/driver.js';
 import { copyImage } from '../../src/stream/copy.js';
 import { BufferSink, FileSink } from '../../src/stream/sink.js';
 import { BufferSource, StreamSource } from '../../src/stream/source.js';
-import { SHARED_IMAGES } from '../helpers/work.js';
 
 const SEED = Number(process.env.GUESTKIT_FUZZ_SEED ?? 20261126);
 /** CI runs a modest count; `GUESTKIT_FUZZ_RUNS=20000` runs a campaign. */
@@ -212,7 +212,7 @@ describe('mutated images only ever throw GuestkitError', () => {
     data.fill(7, 2_100_000, 2_300_000);
     const sparse = (await write(data, { subformat: 'monolithicSparse', zeroed_grain: 'on' })).bytes!;
     const stream = (await write(data, { subformat: 'streamOptimized' })).bytes!;
-    const samples = ['ext2-fs.vmdk', 'esxi-ovftool-streamoptimized.vmdk', 'ovftool-streamoptimized-10g.vmdk'].map((n) => new Uint8Array(readFileSync(join(SHARED_IMAGES, n))));
+    const samples = ['ext2-fs.vmdk', 'esxi-ovftool-streamoptimized.vmdk', 'ovftool-streamoptimized-10g.vmdk'].map((n) => new Uint8Array(readFileSync(realWorld(n))));
     return [sparse, stream, ...samples];
   })();
 

@@ -1,10 +1,11 @@
 /**
- * The VMDK samples in ../shared/images (VMware Workstation, ESXi/ovftool exports, qemu-img, and
+ * The VMDK samples in fixtures/real-world (VMware Workstation, ESXi/ovftool exports, qemu-img, and
  * two hostile files) read exactly as qemu-img reads them, or fail with the same class of error.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import { realWorld } from '../helpers/real-world.js';
 import { convert } from '../../src/api/convert.js';
 import { checkImage } from '../../src/api/check.js';
 import { detectFormat } from '../../src/api/info.js';
@@ -14,7 +15,7 @@ import { RawWriter } from '../../src/formats/raw/writer.js';
 import { copyImage } from '../../src/stream/copy.js';
 import { FileSink } from '../../src/stream/sink.js';
 import { describeOracle, qemuImg, qemuImgStatus } from '../helpers/oracle.js';
-import { SHARED_IMAGES, workDir } from '../helpers/work.js';
+import { workDir } from '../helpers/work.js';
 import { openAsPipe, ourMap, qemuMap } from './helpers.js';
 
 interface Sample {
@@ -42,7 +43,7 @@ describeOracle('shared VMDK samples', () => {
   const dir = workDir('vmdk-samples');
 
   for (const s of READABLE) {
-    const path = join(SHARED_IMAGES, s.name);
+    const path = realWorld(s.name);
     it(`${s.name} reads as qemu-img reads it (content, map, info)`, async () => {
       expect(existsSync(path)).toBe(true);
       const out = join(dir, `${s.name}.raw`);
@@ -91,7 +92,7 @@ describeOracle('shared VMDK samples', () => {
 
   for (const name of ['qemu-afl9-fuzzed.vmdk', 'malicious-huge-l1.vmdk.img']) {
     it(`${name} is refused as qemu-img refuses it ("L1 size too big"): a limit, not a crash`, async () => {
-      const path = join(SHARED_IMAGES, name);
+      const path = realWorld(name);
       expect(qemuImgStatus('info', path).stderr).toMatch(/L1 size too big/);
       expect((await detectFormat(path)).format).toBe('vmdk');
       const err = await openImage(path).then(

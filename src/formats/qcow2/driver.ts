@@ -1,6 +1,6 @@
 /**
  * The qcow2 driver (QEMU copy-on-write, versions 2 and 3): detection, reading with backing chains,
- * writing to files and pipes, and `check`. See ../../../../shared/FORMATS.md §2 for the layout.
+ * writing to files and pipes, and `check`. See docs/FORMATS.md §2 for the layout.
  */
 import type { FormatDriver } from '../types.js';
 import { checkQcow2 } from './check.js';
