@@ -58,7 +58,7 @@ describe('layout', () => {
     expect(c(0x8000000000000000n)).toBe(ClusterType.Unallocated);
   });
 
-  it('decodes the compressed descriptors QEMU wrote (FORMATS.md §2.6)', () => {
+  it('decodes the compressed descriptors QEMU wrote (docs/FORMATS.md §2.6)', () => {
     const g = geometry(16, false);
     const a = words(0x4000000000050000n);
     expect(compressedExtent(a.hi, a.lo, g)).toEqual({ offset: 0x50000, length: 512 });
@@ -84,7 +84,7 @@ describe('layout', () => {
 });
 
 describe('refcounts', () => {
-  it('packs every width: sub-byte entries from the least significant bits (FORMATS.md §2.4)', () => {
+  it('packs every width: sub-byte entries from the least significant bits (docs/FORMATS.md §2.4)', () => {
     const block = new Uint8Array(512);
     for (let i = 0; i < 4; i++) setRefcount(block, i, 1, 1);
     expect(block[0]).toBe(0x0f);
@@ -208,7 +208,7 @@ describe('header', () => {
     ...over,
   });
 
-  it("serializes what QEMU's create writes: 112-byte header, feature table at 0x70, end marker at 0x1F8 (FORMATS.md §2.3)", async () => {
+  it("serializes what QEMU's create writes: 112-byte header, feature table at 0x70, end marker at 0x1F8 (docs/FORMATS.md §2.3)", async () => {
     const buf = serializeHeader(spec());
     const h = await readHeader(new BufferSource(buf, 'h.qcow2'), { file: 'h.qcow2' });
     expect(h.headerLength).toBe(112);

@@ -1,4 +1,4 @@
-/** CHS geometry and the virtual size rule, against values qemu-img 7.2 produced (FORMATS.md §4.5, §4.7). */
+/** CHS geometry and the virtual size rule, against values qemu-img 7.2 produced (docs/FORMATS.md §4.5, §4.7). */
 import { describe, expect, it } from 'vitest';
 import { MAX_GEOMETRY_SECTORS, calculateGeometry, chsSectors, createGeometry, decideVirtualSize } from '../../src/formats/vhd/geometry.js';
 import { fourcc } from '../../src/formats/vhd/layout.js';

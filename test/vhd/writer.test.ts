@@ -24,7 +24,7 @@ describe('dynamic VHD plan', () => {
   it("matches qemu's layout: header at 512, BAT at 1536 padded to a sector, blocks after it", () => {
     const p = planDynamic(1073995776, 2 * MiB); // qemu-img create -f vpc 1G
     expect(p).toMatchObject({ entries: 513, headerOffset: 512, tableOffset: 1536, tableBytes: 2560, dataStart: 4096, bitmapSize: 512, blockStride: 2 * MiB + 512 });
-    // qemu's 1 GiB image with writes at 0 and 3 MiB: BAT[0] = 8, BAT[1] = 0x1009 (FORMATS.md §4.3).
+    // qemu's 1 GiB image with writes at 0 and 3 MiB: BAT[0] = 8, BAT[1] = 0x1009 (docs/FORMATS.md §4.3).
     const slots = new Uint32Array(p.entries).fill(NO_SLOT);
     slots[0] = 0;
     slots[1] = 1;

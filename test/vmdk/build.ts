@@ -1,6 +1,6 @@
 /**
  * Hand-built VMDK pieces for what no tool here makes: ESX COWD extents, descriptors mixing extent
- * kinds, hostile descriptors. Written from FORMATS.md §3 and libvmdk's documentation, not from our
+ * kinds, hostile descriptors. Written from docs/FORMATS.md §3 and libvmdk's documentation, not from our
  * writer, so that reader and builder do not share mistakes.
  */
 import { pseudoRandom } from '../helpers/work.js';

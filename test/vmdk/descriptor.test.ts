@@ -1,7 +1,7 @@
 /**
  * The text descriptor: typed parsing (QEMU's and VMware's styles), malformed lines reported with
  * their line number and byte offset, unknown keys kept, and a serializer whose output QEMU's
- * substring-based parser reads back (FORMATS.md §3.2).
+ * substring-based parser reads back (docs/FORMATS.md §3.2).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

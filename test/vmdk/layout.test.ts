@@ -1,5 +1,5 @@
 /**
- * Our writers lay files out as qemu-img does (FORMATS.md §3.7): the sparse plan as a pure
+ * Our writers lay files out as qemu-img does (docs/FORMATS.md §3.7): the sparse plan as a pure
  * function against the verified numbers, and whole empty images byte for byte against
  * `qemu-img create` (the CID, random in both, masked).
  */

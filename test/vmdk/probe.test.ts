@@ -1,4 +1,4 @@
-/** Detection by content (FORMATS.md §7): magics, QEMU's descriptor rule, the subformat named. */
+/** Detection by content (docs/FORMATS.md §7): magics, QEMU's descriptor rule, the subformat named. */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';

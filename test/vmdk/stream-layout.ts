@@ -1,5 +1,5 @@
 /**
- * An independent walk over a streamOptimized file, marker by marker, written from FORMATS.md §3.5
+ * An independent walk over a streamOptimized file, marker by marker, written from docs/FORMATS.md §3.5
  * without the reader's code: what the writer emitted, in order, for layout assertions.
  */
 import { SPARSE_HEADER, type SparseHeader } from '../../src/formats/vmdk/layout.js';

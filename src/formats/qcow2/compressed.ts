@@ -21,7 +21,7 @@
  *
  * QEMU inflates each cluster in a single call into a cluster-sized buffer, so back-references
  * reach anywhere in the output already produced and the writer's window size does not matter to
- * it (FORMATS.md §2.6, verified with QEMU 7.2; our own tests convert every -c image back with
+ * it (docs/FORMATS.md §2.6, verified with QEMU 7.2; our own tests convert every -c image back with
  * qemu-img). Any reader using a standard inflate with a 32 KiB window (the default) decodes it.
  */
 import { promisify } from 'node:util';

@@ -3,7 +3,7 @@
  *
  * A refcount block is one cluster of `cluster_size × 8 / refcount_bits` entries. Entries of 8 bits
  * or more are big-endian integers; narrower ones are packed with entry 0 in the least significant
- * bits of byte 0 (refcount_bits = 1, clusters 0–3 in use ⇒ first byte 0x0F; FORMATS.md §2.4).
+ * bits of byte 0 (refcount_bits = 1, clusters 0–3 in use ⇒ first byte 0x0F; docs/FORMATS.md §2.4).
  * Refcount structures count themselves, so their size is a fixed point (qcow2_refcount_metadata_size).
  */
 import type { ByteSource } from '../../stream/source.js';
@@ -101,7 +101,7 @@ export function setRefcount(block: Uint8Array, i: number, bits: number, value: n
 
 /**
  * Refcount blocks and table clusters needed when `used` other clusters are in use: blocks must
- * cover every cluster including themselves and the table (FORMATS.md §2.11).
+ * cover every cluster including themselves and the table (docs/FORMATS.md §2.11).
  */
 export function refcountMetadataSize(used: number, rg: RefcountGeometry): { blocks: number; tableClusters: number } {
   let blocks = 0;

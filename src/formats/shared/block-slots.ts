@@ -4,8 +4,8 @@
  * Two ways to number them:
  *  - on demand, as data arrives (a seekable output: the table is written last);
  *  - from a plan made before the first block (a pipe: the table must precede the data, so the
- *    source's allocation map decides which blocks exist — DESIGN.md "writers may be told the
- *    source's allocation map up front").
+ *    source's allocation map decides which blocks exist — docs/ARCHITECTURE.md "Writers may be
+ *    told the source's allocation map up front").
  * Writers feed blocks in increasing order either way, so the data area ends up in virtual order.
  */
 import type { Bitmap } from './bitmap.js';

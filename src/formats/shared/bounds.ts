@@ -1,5 +1,5 @@
 /**
- * Every size read from a file is bounded before it is used (DESIGN.md example 3): a table
+ * Every size read from a file is bounded before it is used (docs/ARCHITECTURE.md example 3): a table
  * length, a grain count or a cluster size straight from a hostile header must never decide how
  * much memory we allocate or how long we loop.
  */

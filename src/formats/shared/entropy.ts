@@ -1,7 +1,7 @@
 /**
  * A cheap test for data that deflate cannot shrink (already compressed or encrypted content),
  * so that compressing writers can store it instead of spending ~40 µs per KiB deflating it for
- * nothing: about two thirds of a typical disk is such data (DESIGN.md, performance facts).
+ * nothing: about two thirds of a typical disk is such data (docs/ARCHITECTURE.md, performance facts).
  *
  * Order-0 entropy of a sample of the bytes: random data scores ~8 bits per byte, text 4–5, code
  * and file-system metadata lower still. Sampling every 4th byte keeps the test ~20× cheaper than

@@ -37,7 +37,7 @@ function numField(offset: number, size: 1 | 2 | 4, little: boolean): Field<numbe
 
 /**
  * 64-bit integers become numbers only when they fit in 2^53: above that, no real image has
- * such a size or offset, so the file is corrupt (DESIGN.md example 2).
+ * such a size or offset, so the file is corrupt (docs/ARCHITECTURE.md example 2).
  */
 function u64Field(offset: number, little: boolean): Field<number> {
   return {

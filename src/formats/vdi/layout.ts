@@ -1,5 +1,5 @@
 /**
- * VDI on-disk records (VirtualBox VDICore.h; QEMU block/vdi.c; FORMATS.md §5). Little-endian.
+ * VDI on-disk records (VirtualBox VDICore.h; QEMU block/vdi.c; docs/FORMATS.md §5). Little-endian.
  *
  *   [ pre-header: 64 bytes of text, signature, version ][ header v1.1 ][ LCHS (v1.1+) ]
  *   … [ block map: blocks_in_image × u32 at offBlocks ] … [ blocks at offData ]

@@ -1,5 +1,5 @@
 /**
- * Writing VDIs with qemu's layout (vdi_co_do_create; FORMATS.md §5.3): the header in the first
+ * Writing VDIs with qemu's layout (vdi_co_do_create; docs/FORMATS.md §5.3): the header in the first
  * sector, the block map from 0x200, the data area right after the map, 1 MiB blocks.
  *
  * Static (`static=on`): every block allocated in place (map entry i = i); zeros stay holes.

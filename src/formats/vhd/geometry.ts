@@ -59,7 +59,7 @@ export interface CreateGeometry extends Chs {
  * the size is first rounded up to a sector; then, without force_size, the smallest geometry
  * whose C × H × S covers it is searched by trying one more sector at a time, and the image gets
  * exactly that many sectors, so that readers going by CHS (Virtual PC, qemu for creator "qemu")
- * see the whole disk — 1 GiB becomes 1 073 995 776 bytes (FORMATS.md §4.7). When the search
+ * see the whole disk — 1 GiB becomes 1 073 995 776 bytes (docs/FORMATS.md §4.7). When the search
  * reaches the maximum geometry, or with force_size, the geometry is 65535/16/255 and the size is
  * kept exact, which readers recognise as "use current_size".
  * Returns undefined when the size exceeds 2040 GiB.

@@ -1,6 +1,6 @@
 /**
  * VHD on-disk records (Microsoft "Virtual Hard Disk Image Format Specification" 1.0, as
- * summarized in FORMATS.md §4). Every integer is big-endian.
+ * summarized in docs/FORMATS.md §4). Every integer is big-endian.
  *
  *   fixed:        [ data: current_size bytes ][ footer ]
  *   dynamic/diff: [ footer copy ][ dynamic header ][ BAT ][ block: bitmap + data ]…[ footer ]

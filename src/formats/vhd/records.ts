@@ -1,7 +1,7 @@
 /**
  * The records a new VHD starts with, and where everything goes in a new dynamic disk. Pure
- * functions: the plan is computed before the first byte is written (DESIGN.md example 9), so a
- * dynamic disk can be streamed to a pipe.
+ * functions: the plan is computed before the first byte is written (docs/ARCHITECTURE.md
+ * example 9), so a dynamic disk can be streamed to a pipe.
  */
 import { ceilDiv, roundUp } from '../shared/bounds.js';
 import { NO_SLOT } from '../shared/block-slots.js';
@@ -72,7 +72,7 @@ export function footerBytes(n: NewFooter): Uint8Array {
   return sealChecksum(buf);
 }
 
-/** Where a new dynamic disk puts things (qemu's layout: FORMATS.md §4.4). */
+/** Where a new dynamic disk puts things (qemu's layout: docs/FORMATS.md §4.4). */
 export interface DynamicPlan {
   blockSize: number;
   bitmapSize: number;

@@ -1,6 +1,6 @@
 /**
  * Writing fixed and dynamic VHDs. Neither writer has a copy loop: the copy engine hands over
- * data and zero runs in increasing order (DESIGN.md "bytes move in one place").
+ * data and zero runs in increasing order (docs/ARCHITECTURE.md "Bytes move in one place").
  *
  * Fixed: the data at its own offset, holes for zeros, the footer after the last byte.
  * Dynamic: qemu's layout — footer copy, dynamic header, BAT, blocks (an all-ones sector bitmap then

@@ -1,6 +1,6 @@
 /**
  * ESX "COWD" sparse extents (createType vmfsSparse, the `-delta.vmdk` of ESX 2/3 snapshots;
- * FORMATS.md §3.6, libvmdk documentation). Read-only: a 2048-byte header, a grain directory of
+ * docs/FORMATS.md §3.6, libvmdk documentation). Read-only: a 2048-byte header, a grain directory of
  * `numGDEntries` sector numbers, grain tables of 4096 entries, uncompressed grains.
  */
 import { CorruptImageError, LimitExceededError, UnsupportedFeatureError } from '../../errors.js';

@@ -1,6 +1,6 @@
 /**
- * Creating a VMDK: options → subformat → the files it is made of (FORMATS.md §3.1, §3.7) and the
- * descriptor that names them, in the line order and with the values qemu-img writes.
+ * Creating a VMDK: options → subformat → the files it is made of (docs/FORMATS.md §3.1, §3.7) and
+ * the descriptor that names them, in the line order and with the values qemu-img writes.
  */
 import { randomInt } from 'node:crypto';
 import { basename, dirname, extname, join, resolve } from 'node:path';

@@ -1,5 +1,5 @@
 /**
- * The VMDK text descriptor (FORMATS.md §3.2): parsed into a typed record validated with zod, and
+ * The VMDK text descriptor (docs/FORMATS.md §3.2): parsed into a typed record validated with zod, and
  * serialized in the line order QEMU writes so that QEMU's substring-based parser, VMware and
  * libvmdk all accept it.
  *
@@ -222,7 +222,7 @@ const DDB_ORDER = [
 
 /**
  * QEMU finds createType, CID and parentFileNameHint by the first occurrence of those substrings
- * anywhere in the text (FORMATS.md §3.2). Our header writes them first, so no later text can
+ * anywhere in the text (docs/FORMATS.md §3.2). Our header writes them first, so no later text can
  * shadow them; a value written before them must not contain them either.
  */
 const SHADOWING = ['CID', 'createType', 'parentFileNameHint'];
@@ -300,7 +300,7 @@ export function geometryOf(d: Descriptor): Geometry | undefined {
 }
 
 /**
- * QEMU's geometry for a new disk (FORMATS.md §3.2): 16 heads for IDE, 255 otherwise, 63 sectors,
+ * QEMU's geometry for a new disk (docs/FORMATS.md §3.2): 16 heads for IDE, 255 otherwise, 63 sectors,
  * cylinders = size / (63 × heads × 512), not capped.
  */
 export function qemuGeometry(virtualSize: number, adapterType: string): Geometry {

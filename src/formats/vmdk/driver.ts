@@ -1,5 +1,5 @@
 /**
- * The VMDK format driver (FORMATS.md §3): one object literal naming what the format can do and
+ * The VMDK format driver (docs/FORMATS.md §3): one object literal naming what the format can do and
  * where each job is done.
  */
 import type { FormatDriver } from '../types.js';

@@ -1,7 +1,7 @@
 /**
  * One extent of a VMDK disk: a run of the virtual disk stored in one file (or nowhere, for ZERO).
  * Each kind answers the MappedReader question "what backs the extent range starting here?"; the
- * disk reader (reader.ts) concatenates extents in descriptor order (FORMATS.md §3.2).
+ * disk reader (reader.ts) concatenates extents in descriptor order (docs/FORMATS.md §3.2).
  */
 import type { ByteSource } from '../../stream/source.js';
 import type { Mapping } from '../shared/mapped-reader.js';

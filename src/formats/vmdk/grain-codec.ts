@@ -1,5 +1,5 @@
 /**
- * zlib (RFC 1950) coding of stream-optimized grains (FORMATS.md §3.5), tuned for the one shape
+ * zlib (RFC 1950) coding of stream-optimized grains (docs/FORMATS.md §3.5), tuned for the one shape
  * they have: a single grain in, a single grain out.
  *
  * Grains inflate through stream/compress.ts (synchronously, capped; measured there). Deflate is

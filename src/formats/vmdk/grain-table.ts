@@ -1,7 +1,7 @@
 /**
  * The grain directory → grain table walk shared by hosted sparse (KDMV) and ESX COWD extents
- * (FORMATS.md §3.4, §3.6): grain = sector / grainSize; GD index = grain / GTEs per GT; the GT entry
- * is the sector of the grain (or of its marker, in a compressed extent).
+ * (docs/FORMATS.md §3.4, §3.6): grain = sector / grainSize; GD index = grain / GTEs per GT; the GT
+ * entry is the sector of the grain (or of its marker, in a compressed extent).
  *
  * Each GT entry is classified once (unallocated, zeroed, allocated); runs of equal entries are
  * answered in one mapping so that map/convert do not walk a 16 GiB empty disk grain by grain.

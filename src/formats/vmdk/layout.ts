@@ -1,5 +1,5 @@
 /**
- * VMDK binary records and constants (FORMATS.md §3; VMware "Virtual Disk Format 1.1" as mirrored
+ * VMDK binary records and constants (docs/FORMATS.md §3; VMware "Virtual Disk Format 1.1" as mirrored
  * by open-vmdk's vmware_vmdk.h; QEMU block/vmdk.c). Every binary record is declared once here and
  * gives both its parser and its serializer. All integers are little-endian.
  */

@@ -1,5 +1,5 @@
 /**
- * Opening a VMDK disk by what its first bytes are (FORMATS.md §3.1):
+ * Opening a VMDK disk by what its first bytes are (docs/FORMATS.md §3.1):
  * - "KDMV": a hosted sparse extent that is the whole disk (monolithicSparse, streamOptimized),
  *   its descriptor embedded; from a pipe, only a stream-optimized one can be read (stream-reader.ts);
  * - "COWD": an ESX sparse delta opened on its own;

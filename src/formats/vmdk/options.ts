@@ -1,5 +1,5 @@
 /**
- * `-o` options of the VMDK writer, with qemu-img's names and values (FORMATS.md §8 "vmdk = size,
+ * `-o` options of the VMDK writer, with qemu-img's names and values (docs/FORMATS.md §8 "vmdk = size,
  * adapter_type, backing_file, backing_fmt, compat6, hwversion, subformat, toolsversion,
  * zeroed_grain"). A backing file makes a delta link (parentFileNameHint, parentCID).
  */

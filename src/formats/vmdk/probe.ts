@@ -1,5 +1,5 @@
 /**
- * Detection (FORMATS.md §7): "KDMV" or "COWD" at offset 0, or a text descriptor whose first real
+ * Detection (docs/FORMATS.md §7): "KDMV" or "COWD" at offset 0, or a text descriptor whose first real
  * line is `version=1|2|3` (QEMU's vmdk_probe). The subformat is named from the header's
  * compression (as QEMU names it) or the descriptor's createType. Never throws.
  */

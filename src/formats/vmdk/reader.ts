@@ -1,6 +1,6 @@
 /**
  * A VMDK disk read from random-access files: its extents concatenated in descriptor order
- * (FORMATS.md §3.2), unallocated grains falling through to the parent of a delta link. All the
+ * (docs/FORMATS.md §3.2), unallocated grains falling through to the parent of a delta link. All the
  * reading, coalescing and map merging is MappedReader's; this class only routes a virtual offset
  * to the extent that holds it.
  */
@@ -84,7 +84,7 @@ export class VmdkReader extends MappedReader {
 
 /**
  * The parent of a delta link, checked the way QEMU checks it: when a read first falls through to
- * the parent, the parent's CID must equal the child's parentCID (FORMATS.md §3.7), otherwise the
+ * the parent, the parent's CID must equal the child's parentCID (docs/FORMATS.md §3.7), otherwise the
  * parent changed after the child was made and its data would be wrong. Maps are not checked, as
  * qemu-img map does not check them either.
  */

@@ -1,5 +1,5 @@
 /**
- * Opening a hosted sparse extent ("KDMV", FORMATS.md §3.3–3.5) from a random-access source:
+ * Opening a hosted sparse extent ("KDMV", docs/FORMATS.md §3.3–3.5) from a random-access source:
  * header (or, for a stream-optimized extent whose gdOffset is GD_AT_END, the footer that replaces
  * it), bounds on every size it states, and the grain directory — the primary one, or the redundant
  * one when the primary is damaged.

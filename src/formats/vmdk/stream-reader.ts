@@ -1,6 +1,6 @@
 /**
  * Reading a streamOptimized VMDK in one forward pass from a non-seekable source (a pipe, a file
- * inside an OVA), where the grain directory only comes at the end (FORMATS.md §3.5).
+ * inside an OVA), where the grain directory only comes at the end (docs/FORMATS.md §3.5).
  *
  * The grains are self-describing: every grain marker carries its LBA, so the stream itself is the
  * map. Markers are read forward from the header's overHead; compressed grains wait in a queue until

@@ -1,5 +1,5 @@
 /**
- * A disk written as a sequence of extents (FORMATS.md §3.1): one sparse extent holding its own
+ * A disk written as a sequence of extents (docs/FORMATS.md §3.1): one sparse extent holding its own
  * descriptor (monolithicSparse), or a descriptor file plus flat or sparse extent files
  * (monolithicFlat, twoGbMaxExtentFlat, twoGbMaxExtentSparse). Blocks arrive in increasing order,
  * so extents are opened one after the other, each when the copy reaches it; every extent file is

@@ -1,5 +1,5 @@
 /**
- * Writing an uncompressed hosted sparse extent (KDMV) in the layout qemu-img creates (FORMATS.md
+ * Writing an uncompressed hosted sparse extent (KDMV) in the layout qemu-img creates (docs/FORMATS.md
  * §3.7): header, embedded descriptor area, redundant GD + GTs, GD + GTs, then grains appended in
  * the order the copy engine delivers them. Grain tables are preallocated (both directories point
  * at every one of them), so each table is written once, when the writer moves past its span: the

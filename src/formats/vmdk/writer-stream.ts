@@ -1,5 +1,5 @@
 /**
- * Writing a streamOptimized VMDK the way VMware's own tools do (FORMATS.md §3.5), in one forward
+ * Writing a streamOptimized VMDK the way VMware's own tools do (docs/FORMATS.md §3.5), in one forward
  * pass, so that the output can be a pipe:
  *
  *   header (version 3, gdOffset = GD_AT_END) · descriptor · padding to overHead
