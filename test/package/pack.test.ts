@@ -181,28 +181,28 @@ async function typeCheck(dir: string, module: 'node16' | 'nodenext', file: strin
   return m[1];
 }
 
-beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'guestkit-pack-'));
-  const copy = join(work, 'pkg');
-  mkdirSync(copy);
-  // What `prepare` needs to build, and what `files` ships.
-  const entries = new Set(['package.json', 'tsconfig.json', 'tsconfig.build.json', 'scripts', ...pkg.files.filter((f) => !f.startsWith('!') && !f.startsWith('dist'))]);
-  for (const entry of entries) {
-    if (existsSync(join(ROOT, entry))) cpSync(join(ROOT, entry), join(copy, entry), { recursive: true });
-  }
-  symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'), 'dir');
-  const { stdout } = await sh('npm', ['pack', '--json', '--pack-destination', work], copy);
-  const [packed] = JSON.parse(stdout.slice(stdout.indexOf('['))) as { filename: string; integrity: string; files: { path: string }[] }[];
-  tarball = packed.filename;
-  tarballIntegrity = packed.integrity;
-  packedFiles = packed.files.map((f) => f.path);
-}, 120_000);
-
-afterAll(() => {
-  if (work) rmSync(work, { recursive: true, force: true });
-});
-
 describe('the packed tarball', () => {
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'guestkit-pack-'));
+    const copy = join(work, 'pkg');
+    mkdirSync(copy);
+    // What `prepare` needs to build, and what `files` ships.
+    const entries = new Set(['package.json', 'tsconfig.json', 'tsconfig.build.json', 'scripts', ...pkg.files.filter((f) => !f.startsWith('!') && !f.startsWith('dist'))]);
+    for (const entry of entries) {
+      if (existsSync(join(ROOT, entry))) cpSync(join(ROOT, entry), join(copy, entry), { recursive: true });
+    }
+    symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'), 'dir');
+    const { stdout } = await sh('npm', ['pack', '--json', '--pack-destination', work], copy);
+    const [packed] = JSON.parse(stdout.slice(stdout.indexOf('['))) as { filename: string; integrity: string; files: { path: string }[] }[];
+    tarball = packed.filename;
+    tarballIntegrity = packed.integrity;
+    packedFiles = packed.files.map((f) => f.path);
+  }, 120_000);
+
+  afterAll(() => {
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
   it('ships the library in both module systems, the CLI bundle, the plan schema and the sources its maps name', () => {
     for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json', 'dist/cli/bin.js', 'dist/cli/bundle/run.mjs', 'schema/plan.schema.json', 'src/index.ts', 'README.md', 'CHANGELOG.md', 'docs/API.md', 'LICENSE', 'COPYING']) {
       expect(packedFiles, f).toContain(f);
@@ -277,5 +277,12 @@ describe('the packed tarball', () => {
       const { stdout } = await sh(process.execPath, ['--no-warnings', probe], dir);
       expect(JSON.parse(stdout)).toEqual(['guestkit pipeline plan', pkg.version]);
     });
+  });
+});
+
+describe("the repository's own install", () => {
+  it('leaves no dependency install script unreviewed, so `npm ci` prints no allowScripts warning', async () => {
+    const { stdout, stderr } = await sh('npm', ['install-scripts', 'ls'], ROOT);
+    expect(stdout + stderr).toMatch(/No packages with unreviewed install scripts/);
   });
 });
