@@ -54,7 +54,9 @@ export { resize, parseResizeSize, type ResizeImageOptions, type ResizeResult, ty
  * Schema for editors: schema/plan.schema.json (`import ... from 'guestkit/plan.schema.json'`).
  */
 
-type StageObject = z.input<(typeof stageSchema)['out']>;
+// Stage objects have no defaults, so their output type is their input type; the output side
+// survives the preprocessing that turns the input side into `unknown`.
+type StageObject = Exclude<z.output<typeof stageSchema>, string>;
 /** A stage that takes no parameters may be written as its name alone: `'convert'`. */
 type BareStage = { [K in StageObject['type']]: { type: K } extends Extract<StageObject, { type: K }> ? K : never }[StageObject['type']];
 /** One step of a disk: `'convert'`, `{ type: 'checksum', expect: '…' }`, `{ type: 'copy-to', dir: '…' }`, … */
