@@ -37,6 +37,8 @@ let work: string;
 let tarball: string;
 let packedFiles: string[];
 let tarballIntegrity: string;
+/** The consumer projects by name, installed once for all their tests. */
+const consumers = new Map<string, string>();
 
 async function sh(cmd: string, args: string[], cwd: string): Promise<{ stdout: string; stderr: string }> {
   try {
@@ -123,7 +125,10 @@ async function main() {
   try { gk.parseSize('lots'); } catch (e) { usage = { isGuestkitError: e instanceof gk.GuestkitError, code: e.code }; }
   const plan = await gk.validatePipelinePlan({ disks: [{ source: raw, output: join(dir, 'p.vdi'), stages: ['convert', 'verify'] }] });
   const created = await gk.createImage({ format: 'qcow2', path: join(dir, 'new.qcow2'), size: gk.parseSize('2M') });
-  console.log(JSON.stringify({ format: info.format, size: info['virtual-size'], identical: same.identical, detected, usage, plan, created: created.virtualSize }));
+  // import() takes the "import" condition even from CommonJS: both builds must export the same names.
+  const esmNames = Object.keys(await import('guestkit')).filter((k) => k !== 'default').sort();
+  const sameExports = JSON.stringify(Object.keys(gk).sort()) === JSON.stringify(esmNames) && esmNames.length > 50;
+  console.log(JSON.stringify({ sameExports, format: info.format, size: info['virtual-size'], identical: same.identical, detected, usage, plan, created: created.virtualSize }));
 }
 function readHead(p) {
   const fd = require_('node:fs').openSync(p, 'r');
@@ -136,6 +141,7 @@ main().catch((e) => { console.error(e); process.exit(1); });
 `;
 
 const EXPECTED = {
+  sameExports: true,
   format: 'qcow2',
   size: 1048576,
   identical: true,
@@ -197,6 +203,9 @@ describe('the packed tarball', () => {
     tarball = packed.filename;
     tarballIntegrity = packed.integrity;
     packedFiles = packed.files.map((f) => f.path);
+    // Both installs at once: each is mostly waiting on npm.
+    const [cjs, esm] = await Promise.all([makeConsumer('cjs', 'commonjs'), makeConsumer('esm', 'module')]);
+    consumers.set('cjs', cjs).set('esm', esm);
   }, 120_000);
 
   afterAll(() => {
@@ -244,9 +253,9 @@ describe('the packed tarball', () => {
     },
   ])('installed into a fresh $name project', ({ name, type, head, file, tsModule, tsFile, types }) => {
     let dir: string;
-    beforeAll(async () => {
-      dir = await makeConsumer(name, type);
-    }, 120_000);
+    beforeAll(() => {
+      dir = consumers.get(name)!;
+    });
 
     it('runs the library', async () => {
       writeFileSync(join(dir, file), `${head}\n${SCRIPT_BODY}`);
