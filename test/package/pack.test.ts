@@ -108,11 +108,11 @@ async function makeConsumer(name: string, type: 'commonjs' | 'module'): Promise<
 
 /** The library exercised end to end: sizes, errors, create, convert, info, compare, plan validation. */
 const SCRIPT_BODY = `
-const { mkdtempSync, writeFileSync } = require_('node:fs');
+const { closeSync, mkdtempSync, openSync, readSync, writeFileSync } = require_('node:fs');
 const { join } = require_('node:path');
-const { tmpdir } = require_('node:os');
 async function main() {
-  const dir = mkdtempSync(join(tmpdir(), 'gk-consumer-'));
+  // Inside the consumer project, which the test removes.
+  const dir = mkdtempSync(join(process.cwd(), 'scratch-'));
   const raw = join(dir, 'disk.raw');
   const data = Buffer.alloc(gk.parseSize('1M'));
   data.write('guestkit', 65536);
@@ -131,10 +131,10 @@ async function main() {
   console.log(JSON.stringify({ sameExports, format: info.format, size: info['virtual-size'], identical: same.identical, detected, usage, plan, created: created.virtualSize }));
 }
 function readHead(p) {
-  const fd = require_('node:fs').openSync(p, 'r');
+  const fd = openSync(p, 'r');
   const b = Buffer.alloc(512);
-  require_('node:fs').readSync(fd, b, 0, 512, 0);
-  require_('node:fs').closeSync(fd);
+  readSync(fd, b, 0, 512, 0);
+  closeSync(fd);
   return b;
 }
 main().catch((e) => { console.error(e); process.exit(1); });
