@@ -1,6 +1,7 @@
 /** Creating an empty image (optionally an overlay on a backing image), like qemu-img create. */
-import { UnsupportedFeatureError, UsageError } from '../errors.js';
-import { byName } from '../formats/registry.js';
+import { UsageError } from '../errors.js';
+import { requireWriter } from '../formats/capabilities.js';
+import { byName, qemuName } from '../formats/registry.js';
 import { openImage } from '../formats/open.js';
 import { parseDriverOptions, optionRecord } from '../formats/shared/options.js';
 import { AtomicOutput } from '../stream/atomic.js';
@@ -19,12 +20,12 @@ export interface CreateOptions {
 
 export async function createImage(opts: CreateOptions): Promise<{ path: string; format: string; virtualSize: number }> {
   const driver = byName(opts.format);
-  if (!driver.create || !driver.capabilities.write) throw new UnsupportedFeatureError(`creating ${driver.name} images is not supported`);
+  requireWriter(driver, { file: opts.path });
   const raw = optionRecord(opts.options);
   if (opts.backingFile) {
     if (!driver.capabilities.backing) throw new UsageError(`format ${driver.name} does not support backing files`);
     raw.backing_file = opts.backingFile;
-    if (opts.backingFormat) raw.backing_fmt = opts.backingFormat;
+    if (opts.backingFormat) raw.backing_fmt = qemuName(byName(opts.backingFormat).name);
   }
   let size = opts.size;
   if (size === undefined) {

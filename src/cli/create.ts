@@ -1,5 +1,6 @@
 import { createImage } from '../api/create.js';
 import { UsageError } from '../errors.js';
+import { qemuName } from '../formats/registry.js';
 import { parseSize } from '../formats/shared/options.js';
 
 export async function run(
@@ -18,6 +19,6 @@ export async function run(
     force: opts.force,
   });
   if (!opts.quiet) {
-    process.stdout.write(`Formatting '${r.path}', fmt=${r.format === 'vhd' ? 'vpc' : r.format} size=${r.virtualSize}${opts.backing ? ` backing_file=${opts.backing}` : ''}\n`);
+    process.stdout.write(`Formatting '${r.path}', fmt=${qemuName(r.format)} size=${r.virtualSize}${opts.backing ? ` backing_file=${opts.backing}` : ''}\n`);
   }
 }

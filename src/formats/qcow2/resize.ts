@@ -19,7 +19,8 @@
 import { CorruptImageError, LimitExceededError, UnsupportedFeatureError, UsageError } from '../../errors.js';
 import { ceilDiv } from '../shared/bounds.js';
 import { openQcow2Backing } from './reader.js';
-import { checkShrink, targetSize, withImageFile, type ImageFile, type ResizeOptions, type ResizeResult, type ResizeTarget } from '../shared/resize.js';
+import { checkShrink, targetSize, withImageFile, type ImageFile } from '../shared/resize.js';
+import type { ResizeOptions, ResizeResult, ResizeTarget } from '../types.js';
 import { readHeader, requireL1InFile, type Qcow2Header } from './header.js';
 import {
   AUTOCLEAR_BITMAPS,

@@ -13,7 +13,8 @@
  */
 import { CorruptImageError, UnsupportedFeatureError, UsageError } from '../../errors.js';
 import { ceilDiv, roundUp } from '../shared/bounds.js';
-import { checkShrink, targetSize, withImageFile, writeZeros, copyWithin, type ImageFile, type ResizeOptions, type ResizeResult, type ResizeTarget } from '../shared/resize.js';
+import { checkShrink, targetSize, withImageFile, writeZeros, copyWithin, type ImageFile } from '../shared/resize.js';
+import type { ResizeOptions, ResizeResult, ResizeTarget } from '../types.js';
 import { readDynamicLayout, MAX_TABLE_ENTRIES, type DynamicLayout } from './dynamic.js';
 import { readVhdBasics } from './reader.js';
 import { CURRENT_SIZE_CREATORS, createGeometry, type CreateGeometry } from './geometry.js';
