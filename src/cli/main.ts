@@ -6,6 +6,8 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { reportError, setDebug, EXIT_USAGE } from './errors.js';
 import { registerPipelineCommand } from './pipeline.js';
+import { formatsHelp } from './formats-help.js';
+import type { FormatDriver } from '../formats/types.js';
 
 /** Our package.json, found upwards from this module (it runs from src/, dist/ or a bundle chunk). */
 function packageVersion(): string {
@@ -23,17 +25,24 @@ function packageVersion(): string {
 }
 const pkg = { version: packageVersion() };
 
-export function buildProgram(): Command {
+/** True when the command line asks for help, which then lists the registry's formats. */
+function wantsHelp(args: string[]): boolean {
+  return args.length === 0 || args[0] === 'help' || args.includes('--help') || args.includes('-h');
+}
+
+/** `formats`: the registered drivers, listed in the help of the commands that choose a format. */
+export function buildProgram(formats?: readonly FormatDriver[]): Command {
   const program = new Command();
   program
     .name('guestkit')
-    .description('Detect, inspect and convert virtual-machine disk images (raw, qcow2, VMDK, VHD, VDI) without QEMU.')
+    .description('Detect, inspect and convert virtual-machine disk images without QEMU (formats: see the table below).')
     .version(pkg.version, '-V, --version')
     .option('--debug', 'print stack traces with errors')
     .showSuggestionAfterError()
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(str) })
     .hook('preAction', (cmd) => setDebug(Boolean(cmd.optsWithGlobals().debug)));
+  if (formats) program.addHelpText('after', formatsHelp(formats));
 
   program
     .command('detect')
@@ -86,6 +95,7 @@ export function buildProgram(): Command {
       'after',
       '\nExamples:\n  guestkit convert disk.vmdk disk.qcow2\n  guestkit convert -O vpc -o subformat=fixed disk.qcow2 disk.vhd\n  guestkit convert --source disk.vdi --output disk.raw --format raw\n  guestkit convert -O qcow2 -B base.qcow2 -F qcow2 vm.vmdk overlay.qcow2\n  guestkit convert -n --target-is-zero -O raw disk.qcow2 /dev/vg0/disk',
     )
+    .addHelpText('after', formats ? formatsHelp(formats) : '')
     .action(async (source, output, opts) => (await import('./convert.js')).run(source ?? opts.source, output ?? opts.output, opts));
 
   program
@@ -140,6 +150,7 @@ export function buildProgram(): Command {
     .option('-q, --quiet', 'print nothing')
     .option('--force', 'overwrite an existing file')
     .addHelpText('after', '\nExamples:\n  guestkit create -f qcow2 disk.qcow2 20G\n  guestkit create -f qcow2 -b base.qcow2 -F qcow2 overlay.qcow2')
+    .addHelpText('after', formats ? formatsHelp(formats) : '')
     .action(async (file, size, opts) => (await import('./create.js')).run(file, size, opts));
 
   program
@@ -182,7 +193,8 @@ export function buildProgram(): Command {
 let errorExitCode: number | undefined;
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const formats = wantsHelp(argv.slice(2)) ? (await import('../formats/registry.js')).drivers() : undefined;
+  const program = buildProgram(formats);
   try {
     await program.parseAsync(argv);
     return (process.exitCode as number | undefined) ?? 0;
