@@ -47,7 +47,7 @@ export async function resizeVhd(path: string, target: ResizeTarget, opts: Resize
     }
     const footer = chosen.footer;
     if (type === 'differencing') {
-      throw new UnsupportedFeatureError('differencing VHDs are not resized: their size follows their parent', { file, field: 'diskType', offset: chosen.at + 60 });
+      throw new UnsupportedFeatureError('differencing VHDs are not resized: their size follows their parent', { file, field: 'diskType', offset: chosen.at + FOOTER.offsetOf('diskType') });
     }
     const requested = targetSize(target, oldSize, file);
     // Readers size this image by current_size (creator rule): keep the size exact, as create's force_size does.
