@@ -19,7 +19,10 @@ export interface Detection {
   score: number;
 }
 
-export function detectBytes(input: ProbeInput, candidates: readonly FormatDriver[] = drivers()): Detection {
+/** The best claim on `input`; always one among all drivers (raw claims everything), possibly none among `candidates`. */
+export function detectBytes(input: ProbeInput): Detection;
+export function detectBytes(input: ProbeInput, candidates: readonly FormatDriver[]): Detection | undefined;
+export function detectBytes(input: ProbeInput, candidates: readonly FormatDriver[] = drivers()): Detection | undefined {
   let best: Detection | undefined;
   for (const driver of candidates) {
     let r;
@@ -30,8 +33,7 @@ export function detectBytes(input: ProbeInput, candidates: readonly FormatDriver
     }
     if (r && (!best || r.score > best.score)) best = { driver, format: driver.name, subformat: r.subformat, score: r.score };
   }
-  // raw's probe always answers, so `best` is set whenever raw is registered.
-  return best!;
+  return best;
 }
 
 export async function readProbeInput(source: ByteSource): Promise<ProbeInput> {

@@ -225,6 +225,11 @@ export interface FormatDriver {
   readonly optionsSchema?: z.ZodType<Record<string, unknown>>;
   /** Never throws; returns null when the bytes are not this format. */
   probe(input: ProbeInput): ProbeResult | null;
+  /**
+   * Whether the image its probe describes (by subformat) can be read in one pass from a pipe, where
+   * that differs by subformat; default capabilities.streamRead. Others are spooled to a file first.
+   */
+  streamReadable?(probe: ProbeResult): boolean;
   open?(source: ByteSource, ctx: OpenContext): Promise<ImageReader>;
   create?(sink: ByteSink, spec: CreateSpec): Promise<ImageWriter>;
   /**

@@ -32,6 +32,7 @@ const CASES: { format: string; options?: string }[] = [
   { format: 'vdi' },
   { format: 'vdi', options: 'static=on' },
   { format: 'vmdk', options: 'subformat=streamOptimized' },
+  { format: 'vmdk', options: 'subformat=monolithicSparse' },
   { format: 'raw' },
 ];
 
