@@ -1,14 +1,15 @@
 /** Creating an empty image (optionally an overlay on a backing image), like qemu-img create. */
 import { UsageError } from '../errors.js';
 import { requireWriter } from '../formats/capabilities.js';
-import { byName, qemuName } from '../formats/registry.js';
+import { byName, fallbackDriver, qemuName } from '../formats/registry.js';
 import { openImage } from '../formats/open.js';
 import { parseDriverOptions, optionRecord } from '../formats/shared/options.js';
 import { AtomicOutput } from '../stream/atomic.js';
 import { resolve, dirname } from 'node:path';
 
 export interface CreateOptions {
-  format: string;
+  /** The format; the registry's fallback (raw) when omitted, as qemu-img create. */
+  format?: string;
   path: string;
   /** Virtual size in bytes; taken from the backing image when omitted. */
   size?: number;
@@ -19,7 +20,7 @@ export interface CreateOptions {
 }
 
 export async function createImage(opts: CreateOptions): Promise<{ path: string; format: string; virtualSize: number }> {
-  const driver = byName(opts.format);
+  const driver = opts.format ? byName(opts.format) : fallbackDriver();
   requireWriter(driver, { file: opts.path });
   const raw = optionRecord(opts.options);
   if (opts.backingFile) {

@@ -10,7 +10,7 @@ export async function run(
 ): Promise<void> {
   if (!file) throw new UsageError('create needs a file name: guestkit create -f FMT FILE SIZE');
   const r = await createImage({
-    format: opts.format ?? 'raw',
+    format: opts.format,
     path: file,
     size: size !== undefined ? parseSize(size) : undefined,
     options: opts.options,

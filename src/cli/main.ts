@@ -143,7 +143,7 @@ export function buildProgram(formats?: readonly FormatDriver[]): Command {
     .description('create an empty image, or an overlay on a backing image')
     .argument('[file]', 'image to create')
     .argument('[size]', 'virtual size with optional K, M, G, T suffix (taken from the backing image when omitted)')
-    .option('-f, --format <fmt>', 'image format', 'raw')
+    .option('-f, --format <fmt>', 'image format (default: raw)')
     .option('-o, --options <k=v,...>', 'format options, e.g. cluster_size=64k or subformat=fixed')
     .option('-b, --backing <file>', 'backing image (relative to the new image)')
     .option('-F, --backing-format <fmt>', 'format of the backing image')
