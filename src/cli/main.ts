@@ -76,7 +76,7 @@ export function buildProgram(formats?: readonly FormatDriver[]): Command {
     .option('--output <file>', 'output image (alternative to the positional argument)')
     .option('-f, --source-format <fmt>', 'source format (detected when omitted)')
     .option('-O, --format <fmt>', "output format (from the output's extension when omitted, else raw)")
-    .option('-c, --compress', 'compress the output (qcow2, streamOptimized vmdk)')
+    .option('-c, --compress', 'compress the output (the formats marked -c below)')
     .option('--compress-output', 'same as -c')
     .option('-o, --options <k=v,...>', 'format options, e.g. cluster_size=64k,compat=0.10')
     .option('-p', 'show a progress bar on stderr (same as --progress bar)')
@@ -169,7 +169,7 @@ export function buildProgram(formats?: readonly FormatDriver[]): Command {
 
   program
     .command('resize')
-    .description('change the virtual size of an image in place, as qemu-img resize (raw, qcow2 grow, vhd, vdi grow)')
+    .description('change the virtual size of an image in place, as qemu-img resize (the formats marked resize in --help)')
     .argument('[image]', 'image file')
     .argument('[size]', 'new size with optional K, M, G, T suffix; +SIZE grows by, -SIZE shrinks by')
     .option('-f, --format <fmt>', 'image format (detected when omitted)')
@@ -182,6 +182,7 @@ export function buildProgram(formats?: readonly FormatDriver[]): Command {
       'after',
       '\nExamples:\n  guestkit resize disk.qcow2 20G\n  guestkit resize disk.vhd +1G\n  guestkit resize -f raw --shrink disk.img -512M\n\nNothing is written to a backing file.',
     )
+    .addHelpText('after', formats ? formatsHelp(formats) : '')
     .action(async (image, size, opts) => (await import('./resize.js')).run(image, size, opts));
 
   registerPipelineCommand(program);

@@ -17,20 +17,22 @@ function formatRows(help: string): Map<string, string[]> {
 }
 
 describe('help lists the registered formats', () => {
-  for (const args of [['--help'], ['convert', '--help'], ['create', '--help']]) {
+  for (const args of [['--help'], ['convert', '--help'], ['create', '--help'], ['resize', '--help']]) {
     it(`guestkit ${args.join(' ')}`, () => {
       const r = guestkit(args);
       expect(r.status).toBe(0);
       const rows = formatRows(r.stdout);
       expect([...rows.keys()].sort()).toEqual(drivers().map((d) => d.name).sort());
       for (const d of drivers()) {
-        const [qemu, read, write, pipeIn, pipeOut, compress] = rows.get(d.name)!;
+        const [qemu, read, write, pipeIn, pipeOut, compress, , resize, check] = rows.get(d.name)!;
         expect(qemu, d.name).toBe(d.qemuName);
         expect(read === 'yes', d.name).toBe(d.capabilities.read);
         expect(write === 'yes', d.name).toBe(d.capabilities.write && d.create !== undefined);
         expect(pipeIn, d.name).toBe(!d.capabilities.read ? '-' : d.capabilities.streamRead ? 'yes' : 'spool');
         expect(pipeOut === 'yes', d.name).toBe(d.capabilities.streamWrite);
         expect(compress === 'yes', d.name).toBe(d.capabilities.compression);
+        expect(resize === 'yes', d.name).toBe(d.resize !== undefined);
+        expect(check === 'yes', d.name).toBe(d.check !== undefined);
       }
     });
   }
