@@ -1,11 +1,11 @@
 /**
  * Opening an image that arrives on a pipe. A format its driver can read in one forward pass
  * (capabilities.streamRead, and streamReadable for the subformat its probe sees) is read from the
- * pipe itself. Any other is spooled to a sparse temporary
- * file first (stream/spool.ts) and opened from there. Unless the format was named, the spooled
- * file is detected again: a pipe shows its probes only its head, while the spooled file also has
- * a tail, and a format whose mark is at the end (a fixed VHD is raw data followed by a footer)
- * would otherwise pass for raw and its footer for data.
+ * pipe itself. Any other is spooled to a sparse temporary file first (stream/spool.ts) and opened
+ * from there. Unless the format was named, the spooled file is detected again: a pipe shows the
+ * probes only its head, while the spooled file also has a tail, and a format whose mark is at the
+ * end (a fixed VHD is raw data followed by a footer) would otherwise pass for raw, its footer for
+ * data.
  */
 import type { ByteSource } from '../stream/source.js';
 import { spoolToTempFile } from '../stream/spool.js';
