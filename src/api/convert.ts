@@ -7,8 +7,8 @@
 import { dirname, resolve } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { UsageError } from '../errors.js';
-import { requireWriter, namesOf } from '../formats/capabilities.js';
-import { byName, drivers, qemuName } from '../formats/registry.js';
+import { requireWriter } from '../formats/capabilities.js';
+import { byName, qemuName } from '../formats/registry.js';
 import { openImage } from '../formats/open.js';
 import { parseDriverOptions, optionRecord } from '../formats/shared/options.js';
 import type { ImageReader } from '../formats/types.js';
@@ -45,13 +45,9 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
   }
   const started = performance.now();
   const driver = outputDriverFor(opts.output, opts.format);
-  requireWriter(driver, { compress: opts.compress });
+  requireWriter(driver, { compress: opts.compress, backing: opts.backingFile !== undefined });
   const rawOptions = optionRecord(opts.options);
   if (opts.backingFile !== undefined) {
-    if (!driver.capabilities.backing) {
-      const able = drivers().filter((d) => d.capabilities.backing && d.capabilities.write);
-      throw new UsageError(`format ${driver.name} does not support backing files (-B); use ${namesOf(able)}`);
-    }
     rawOptions.backing_file = opts.backingFile;
     if (opts.backingFormat) rawOptions.backing_fmt = qemuName(byName(opts.backingFormat).name);
   }

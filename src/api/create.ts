@@ -21,10 +21,9 @@ export interface CreateOptions {
 
 export async function createImage(opts: CreateOptions): Promise<{ path: string; format: string; virtualSize: number }> {
   const driver = opts.format ? byName(opts.format) : fallbackDriver();
-  requireWriter(driver, { file: opts.path });
+  requireWriter(driver, { file: opts.path, backing: Boolean(opts.backingFile) });
   const raw = optionRecord(opts.options);
   if (opts.backingFile) {
-    if (!driver.capabilities.backing) throw new UsageError(`format ${driver.name} does not support backing files`);
     raw.backing_file = opts.backingFile;
     if (opts.backingFormat) raw.backing_fmt = qemuName(byName(opts.backingFormat).name);
   }
