@@ -142,7 +142,7 @@ describeOracle('qemu-img agrees on what every writable driver writes', () => {
   const known = qemuFormats();
   // A format qemu-img does not have is left out below; a wrong qemu name must not hide the ones it has.
   it('knows our five writable formats by their qemu names', () => {
-    expect(writable.filter((d) => known.has(qemuName(d.name))).map((d) => qemuName(d.name)).sort()).toEqual(['qcow2', 'raw', 'vdi', 'vmdk', 'vpc']);
+    expect(writable.filter((d) => known.has(qemuName(d.name))).map((d) => qemuName(d.name))).toEqual(expect.arrayContaining(['qcow2', 'raw', 'vdi', 'vmdk', 'vpc']));
   });
   for (const d of writable.filter((x) => known.has(qemuName(x.name)))) {
     const q = qemuName(d.name);
