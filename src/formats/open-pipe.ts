@@ -9,7 +9,7 @@
  */
 import type { ByteSource } from '../stream/source.js';
 import { spoolToTempFile } from '../stream/spool.js';
-import { detectBytes, detectSource, readProbeInput } from './detect.js';
+import { detectBytes, detectSource, probeWith, readProbeInput } from './detect.js';
 import { openSource, type OpenOptions } from './open.js';
 import { byName } from './registry.js';
 import type { FormatDriver, ImageReader, ProbeInput } from './types.js';
@@ -18,8 +18,8 @@ import type { FormatDriver, ImageReader, ProbeInput } from './types.js';
 function readableInOnePass(driver: FormatDriver, head: ProbeInput): boolean {
   if (!driver.capabilities.streamRead) return false;
   if (!driver.streamReadable) return true;
-  const probed = detectBytes(head, [driver]);
-  return probed !== undefined && driver.streamReadable({ score: probed.score, subformat: probed.subformat });
+  const probed = probeWith(driver, head);
+  return probed !== null && driver.streamReadable(probed);
 }
 
 export async function openPipe(pipe: ByteSource, opts: OpenOptions = {}): Promise<ImageReader> {
