@@ -83,7 +83,7 @@ export function sameFile(a: string, b: string): boolean {
 }
 
 /** Standard input, read from the pipe or spooled first as its format needs (formats/open-pipe.ts). */
-function openStdin(opts: ConvertOptions): Promise<ImageReader> {
+async function openStdin(opts: ConvertOptions): Promise<ImageReader> {
   if (opts.existing) throw new UsageError('-n converts from an image file; standard input is read only when creating the output');
   return openPipe(new StreamSource(process.stdin), { format: opts.sourceFormat, allowOutside: opts.allowOutside, parallelism: opts.parallelism });
 }
