@@ -2,36 +2,38 @@
  * convert -n: converting into an image that already exists, as qemu-img does for targets
  * created beforehand (a block device, an LVM volume, an image made with chosen options).
  *
- * - A raw target (a file or a block device) is written in place: its length is kept, source data
- *   lands at the same offsets, and zero runs are zeroed only where the target does not already
- *   read as zeros (skipped entirely with --target-is-zero). Like qemu-img, this is not atomic.
+ * - A format whose driver writes in place (writeInPlace: raw, a file or a block device) keeps the
+ *   target's length, source data lands at the same offsets, and zero runs are zeroed only where
+ *   the target does not already read as zeros (skipped entirely with --target-is-zero). Like
+ *   qemu-img, this is not atomic.
  * - Any other format is rewritten whole, atomically, as a new image with the target's own layout
  *   (cluster size, version, subformat…) and size: the source's content, then whatever the target
  *   held past the source's end. Nothing half-written ever replaces it.
  */
-import { realpathSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { UnsupportedFeatureError, UsageError } from '../errors.js';
+import { requireWriter } from '../formats/capabilities.js';
 import { detectSource } from '../formats/detect.js';
 import { openImage } from '../formats/open.js';
-import { byName } from '../formats/registry.js';
-import { RawWriter } from '../formats/raw/writer.js';
+import { byName, fallbackDriver } from '../formats/registry.js';
 import { ExtendedReader } from '../formats/shared/extended-reader.js';
 import { optionRecord, parseDriverOptions } from '../formats/shared/options.js';
+import { realPathOr } from '../formats/shared/real-path.js';
 import type { FormatDriver, ImageReader } from '../formats/types.js';
 import { AtomicOutput } from '../stream/atomic.js';
 import { FileSink } from '../stream/sink.js';
 import { FileSource } from '../stream/source.js';
 import type { CopyStats } from '../stream/copy.js';
-import { atomicSink, convertResult, copyInto, createWriter, openConvertSource, refuseSourceAsOutput, wrapSink, type ConvertOptions, type ConvertResult } from './convert.js';
+import { atomicSink, convertResult, copyInto, createWriter, openConvertSource, refuseSourceAsOutput, wrapSink, type ConvertOptions, type ConvertResult } from './convert-steps.js';
 
 /** The target's format: -O when given (it must agree with the content), else what the content says. */
 async function targetDriver(target: FileSource, path: string, opts: ConvertOptions): Promise<FormatDriver> {
-  const detected = (await detectSource(target)).format;
-  if (!opts.format) return byName(detected);
+  const found = (await detectSource(target)).driver;
+  if (!opts.format) return found;
   const driver = byName(opts.format);
-  // Raw is what unrecognised content detects as; anything else is a real image we would destroy.
-  if (detected !== 'raw' && detected !== driver.name && !opts.force) {
+  const detected = found.name;
+  // The fallback (raw) is what unrecognised content detects as; anything else is a real image we would destroy.
+  if (!found.fallback && found !== driver && !opts.force) {
     throw new UsageError(`output ${path} holds a ${detected} image, not ${driver.name}; pass -O ${detected} to convert into it, or --force to overwrite it as ${driver.name}`, {
       file: path,
     });
@@ -49,21 +51,21 @@ export async function convertInto(opts: ConvertOptions): Promise<ConvertResult> 
   const st = await stat(opts.output).catch(() => undefined);
   if (!st) throw new UsageError(`output ${opts.output} does not exist; -n converts into an existing image: create it first (guestkit create) or drop -n`, { file: opts.output });
   // A symlinked target is replaced where it points, not turned into a file.
-  const path = realpathSync(opts.output);
-  // Opened once: detected here, then read back by the raw in-place writer.
+  const path = realPathOr(opts.output);
+  // Opened once: detected here, then read back by an in-place writer.
   const target = await FileSource.open(path);
   try {
     const driver = await targetDriver(target, path, opts);
-    if (opts.compress && !driver.capabilities.compression) throw new UsageError(`format ${driver.name} does not support compression (-c)`);
-    if (driver.name !== 'raw' && !st.isFile()) {
-      throw new UsageError(`output ${opts.output} is not a regular file: -n rewrites a ${driver.name} image as a new file renamed over it, which a device cannot take; use -O raw to write a device in place`, {
+    requireWriter(driver, { compress: opts.compress, file: opts.output });
+    if (!driver.writeInPlace && !st.isFile()) {
+      throw new UsageError(`output ${opts.output} is not a regular file: -n rewrites a ${driver.name} image as a new file renamed over it, which a device cannot take; use -O ${fallbackDriver().name} to write a device in place`, {
         file: opts.output,
       });
     }
     const reader = await openConvertSource(opts);
     try {
       refuseSourceAsOutput(reader, path);
-      const done = driver.name === 'raw' ? await intoRaw(reader, target, path, opts) : await rewrite(reader, driver, path, opts);
+      const done = driver.writeInPlace ? await inPlace(reader, driver, target, path, opts) : await rewrite(reader, driver, path, opts);
       return convertResult(opts, reader, driver, done.stats, done.outputSize, started);
     } finally {
       await reader.close();
@@ -79,11 +81,11 @@ interface Done {
   outputSize: number;
 }
 
-async function intoRaw(reader: ImageReader, target: FileSource, path: string, opts: ConvertOptions): Promise<Done> {
+async function inPlace(reader: ImageReader, driver: FormatDriver, target: FileSource, path: string, opts: ConvertOptions): Promise<Done> {
   if (target.size! < reader.virtualSize) throw tooSmall(opts.output, target.size!, reader.virtualSize);
   const sink = wrapSink(await FileSink.open(path, 'r+', opts.output), opts);
   try {
-    const writer = new RawWriter(sink, target.size!, false, { source: target, isZero: opts.targetIsZero ?? false });
+    const writer = driver.writeInPlace!(sink, { size: target.size!, target, isZero: opts.targetIsZero ?? false });
     const stats = await copyInto(reader, writer, opts);
     if (opts.durable ?? true) await sink.sync();
     return { stats, outputSize: target.size! };
@@ -93,7 +95,7 @@ async function intoRaw(reader: ImageReader, target: FileSource, path: string, op
 }
 
 async function rewrite(reader: ImageReader, driver: FormatDriver, path: string, opts: ConvertOptions): Promise<Done> {
-  if (!driver.create || !driver.recreateOptions) throw new UnsupportedFeatureError(`converting into an existing ${driver.name} image (-n) is not supported`, { file: opts.output });
+  if (!driver.recreateOptions) throw new UnsupportedFeatureError(`converting into an existing ${driver.name} image (-n) is not supported`, { file: opts.output });
   const target = await openImage(path, { format: driver.name, openBacking: false, name: opts.output });
   let output: AtomicOutput | undefined;
   try {

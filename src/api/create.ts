@@ -1,13 +1,15 @@
 /** Creating an empty image (optionally an overlay on a backing image), like qemu-img create. */
-import { UnsupportedFeatureError, UsageError } from '../errors.js';
-import { byName } from '../formats/registry.js';
+import { UsageError } from '../errors.js';
+import { requireWriter } from '../formats/capabilities.js';
+import { byName, fallbackDriver, qemuName } from '../formats/registry.js';
 import { openImage } from '../formats/open.js';
 import { parseDriverOptions, optionRecord } from '../formats/shared/options.js';
 import { AtomicOutput } from '../stream/atomic.js';
 import { resolve, dirname } from 'node:path';
 
 export interface CreateOptions {
-  format: string;
+  /** The format; the registry's fallback (raw) when omitted, as qemu-img create. */
+  format?: string;
   path: string;
   /** Virtual size in bytes; taken from the backing image when omitted. */
   size?: number;
@@ -18,13 +20,12 @@ export interface CreateOptions {
 }
 
 export async function createImage(opts: CreateOptions): Promise<{ path: string; format: string; virtualSize: number }> {
-  const driver = byName(opts.format);
-  if (!driver.create || !driver.capabilities.write) throw new UnsupportedFeatureError(`creating ${driver.name} images is not supported`);
+  const driver = opts.format ? byName(opts.format) : fallbackDriver();
+  requireWriter(driver, { file: opts.path, backing: Boolean(opts.backingFile) });
   const raw = optionRecord(opts.options);
   if (opts.backingFile) {
-    if (!driver.capabilities.backing) throw new UsageError(`format ${driver.name} does not support backing files`);
     raw.backing_file = opts.backingFile;
-    if (opts.backingFormat) raw.backing_fmt = opts.backingFormat;
+    if (opts.backingFormat) raw.backing_fmt = qemuName(byName(opts.backingFormat).name);
   }
   let size = opts.size;
   if (size === undefined) {

@@ -11,6 +11,7 @@
  */
 import { UnsupportedFeatureError } from '../errors.js';
 import { byName } from '../formats/registry.js';
+import { requireWriter } from '../formats/capabilities.js';
 import { openImage, type OpenOptions } from '../formats/open.js';
 import { parseDriverOptions, optionRecord } from '../formats/shared/options.js';
 import type { Extent, FormatDriver, ImageReader } from '../formats/types.js';
@@ -150,7 +151,7 @@ export interface MeasureResult {
 
 export async function measure(opts: MeasureOptions): Promise<MeasureResult> {
   const driver = byName(opts.format);
-  if (!driver.create || !driver.capabilities.write) throw new UnsupportedFeatureError(`writing ${driver.name} images is not supported`);
+  requireWriter(driver);
   const raw = optionRecord(opts.options);
   const options = parseDriverOptions(driver.optionsSchema, driver.name, raw) as Record<string, unknown>;
   let source: ImageReader | undefined;

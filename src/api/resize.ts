@@ -7,10 +7,10 @@ import { UnsupportedFeatureError, UsageError } from '../errors.js';
 import { rootContext } from '../formats/open.js';
 import { byName } from '../formats/registry.js';
 import { parseSize } from '../formats/shared/options.js';
-import type { ResizeResult, ResizeTarget } from '../formats/shared/resize.js';
+import type { ResizeResult, ResizeTarget } from '../formats/types.js';
 import { detectFormat } from './info.js';
 
-export type { ResizeResult, ResizeTarget } from '../formats/shared/resize.js';
+export type { ResizeResult, ResizeTarget } from '../formats/types.js';
 
 export interface ResizeImageOptions {
   image: string;

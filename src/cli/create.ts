@@ -1,5 +1,6 @@
 import { createImage } from '../api/create.js';
 import { UsageError } from '../errors.js';
+import { qemuName } from '../formats/registry.js';
 import { parseSize } from '../formats/shared/options.js';
 
 export async function run(
@@ -9,7 +10,7 @@ export async function run(
 ): Promise<void> {
   if (!file) throw new UsageError('create needs a file name: guestkit create -f FMT FILE SIZE');
   const r = await createImage({
-    format: opts.format ?? 'raw',
+    format: opts.format,
     path: file,
     size: size !== undefined ? parseSize(size) : undefined,
     options: opts.options,
@@ -18,6 +19,6 @@ export async function run(
     force: opts.force,
   });
   if (!opts.quiet) {
-    process.stdout.write(`Formatting '${r.path}', fmt=${r.format === 'vhd' ? 'vpc' : r.format} size=${r.virtualSize}${opts.backing ? ` backing_file=${opts.backing}` : ''}\n`);
+    process.stdout.write(`Formatting '${r.path}', fmt=${qemuName(r.format)} size=${r.virtualSize}${opts.backing ? ` backing_file=${opts.backing}` : ''}\n`);
   }
 }

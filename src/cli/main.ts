@@ -6,6 +6,8 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { reportError, setDebug, EXIT_USAGE } from './errors.js';
 import { registerPipelineCommand } from './pipeline.js';
+import { formatsHelp } from './formats-help.js';
+import type { FormatDriver } from '../formats/types.js';
 
 /** Our package.json, found upwards from this module (it runs from src/, dist/ or a bundle chunk). */
 function packageVersion(): string {
@@ -23,17 +25,24 @@ function packageVersion(): string {
 }
 const pkg = { version: packageVersion() };
 
-export function buildProgram(): Command {
+/** True when the command line asks for help, which then lists the registry's formats. */
+function wantsHelp(args: string[]): boolean {
+  return args.length === 0 || args[0] === 'help' || args.includes('--help') || args.includes('-h');
+}
+
+/** `formats`: the registered drivers, listed in the help of the commands that choose a format. */
+export function buildProgram(formats?: readonly FormatDriver[]): Command {
   const program = new Command();
   program
     .name('guestkit')
-    .description('Detect, inspect and convert virtual-machine disk images (raw, qcow2, VMDK, VHD, VDI) without QEMU.')
+    .description('Detect, inspect and convert virtual-machine disk images without QEMU (formats: see the table below).')
     .version(pkg.version, '-V, --version')
     .option('--debug', 'print stack traces with errors')
     .showSuggestionAfterError()
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(str) })
     .hook('preAction', (cmd) => setDebug(Boolean(cmd.optsWithGlobals().debug)));
+  if (formats) program.addHelpText('after', formatsHelp(formats));
 
   program
     .command('detect')
@@ -67,7 +76,7 @@ export function buildProgram(): Command {
     .option('--output <file>', 'output image (alternative to the positional argument)')
     .option('-f, --source-format <fmt>', 'source format (detected when omitted)')
     .option('-O, --format <fmt>', "output format (from the output's extension when omitted, else raw)")
-    .option('-c, --compress', 'compress the output (qcow2, streamOptimized vmdk)')
+    .option('-c, --compress', 'compress the output (the formats marked -c below)')
     .option('--compress-output', 'same as -c')
     .option('-o, --options <k=v,...>', 'format options, e.g. cluster_size=64k,compat=0.10')
     .option('-p', 'show a progress bar on stderr (same as --progress bar)')
@@ -86,6 +95,7 @@ export function buildProgram(): Command {
       'after',
       '\nExamples:\n  guestkit convert disk.vmdk disk.qcow2\n  guestkit convert -O vpc -o subformat=fixed disk.qcow2 disk.vhd\n  guestkit convert --source disk.vdi --output disk.raw --format raw\n  guestkit convert -O qcow2 -B base.qcow2 -F qcow2 vm.vmdk overlay.qcow2\n  guestkit convert -n --target-is-zero -O raw disk.qcow2 /dev/vg0/disk',
     )
+    .addHelpText('after', formats ? formatsHelp(formats) : '')
     .action(async (source, output, opts) => (await import('./convert.js')).run(source ?? opts.source, output ?? opts.output, opts));
 
   program
@@ -133,13 +143,14 @@ export function buildProgram(): Command {
     .description('create an empty image, or an overlay on a backing image')
     .argument('[file]', 'image to create')
     .argument('[size]', 'virtual size with optional K, M, G, T suffix (taken from the backing image when omitted)')
-    .option('-f, --format <fmt>', 'image format', 'raw')
+    .option('-f, --format <fmt>', 'image format (default: raw)')
     .option('-o, --options <k=v,...>', 'format options, e.g. cluster_size=64k or subformat=fixed')
     .option('-b, --backing <file>', 'backing image (relative to the new image)')
     .option('-F, --backing-format <fmt>', 'format of the backing image')
     .option('-q, --quiet', 'print nothing')
     .option('--force', 'overwrite an existing file')
     .addHelpText('after', '\nExamples:\n  guestkit create -f qcow2 disk.qcow2 20G\n  guestkit create -f qcow2 -b base.qcow2 -F qcow2 overlay.qcow2')
+    .addHelpText('after', formats ? formatsHelp(formats) : '')
     .action(async (file, size, opts) => (await import('./create.js')).run(file, size, opts));
 
   program
@@ -158,7 +169,7 @@ export function buildProgram(): Command {
 
   program
     .command('resize')
-    .description('change the virtual size of an image in place, as qemu-img resize (raw, qcow2 grow, vhd, vdi grow)')
+    .description('change the virtual size of an image in place, as qemu-img resize (the formats marked resize in --help)')
     .argument('[image]', 'image file')
     .argument('[size]', 'new size with optional K, M, G, T suffix; +SIZE grows by, -SIZE shrinks by')
     .option('-f, --format <fmt>', 'image format (detected when omitted)')
@@ -171,6 +182,7 @@ export function buildProgram(): Command {
       'after',
       '\nExamples:\n  guestkit resize disk.qcow2 20G\n  guestkit resize disk.vhd +1G\n  guestkit resize -f raw --shrink disk.img -512M\n\nNothing is written to a backing file.',
     )
+    .addHelpText('after', formats ? formatsHelp(formats) : '')
     .action(async (image, size, opts) => (await import('./resize.js')).run(image, size, opts));
 
   registerPipelineCommand(program);
@@ -182,7 +194,8 @@ export function buildProgram(): Command {
 let errorExitCode: number | undefined;
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const formats = wantsHelp(argv.slice(2)) ? (await import('../formats/registry.js')).drivers() : undefined;
+  const program = buildProgram(formats);
   try {
     await program.parseAsync(argv);
     return (process.exitCode as number | undefined) ?? 0;

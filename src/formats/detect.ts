@@ -4,7 +4,7 @@
  * throws: a driver that fails while probing simply does not claim the file.
  */
 import type { ByteSource } from '../stream/source.js';
-import type { FormatDriver, ProbeInput } from './types.js';
+import type { FormatDriver, ProbeInput, ProbeResult } from './types.js';
 import { drivers } from './registry.js';
 
 /** Enough to see an embedded VMDK descriptor (sector 1, 20 sectors) and every magic. */
@@ -19,15 +19,19 @@ export interface Detection {
   score: number;
 }
 
+/** One driver's probe, held to its contract: a probe that throws does not claim the bytes. */
+export function probeWith(driver: FormatDriver, input: ProbeInput): ProbeResult | null {
+  try {
+    return driver.probe(input);
+  } catch {
+    return null;
+  }
+}
+
 export function detectBytes(input: ProbeInput, candidates: readonly FormatDriver[] = drivers()): Detection {
   let best: Detection | undefined;
   for (const driver of candidates) {
-    let r;
-    try {
-      r = driver.probe(input);
-    } catch {
-      r = null;
-    }
+    const r = probeWith(driver, input);
     if (r && (!best || r.score > best.score)) best = { driver, format: driver.name, subformat: r.subformat, score: r.score };
   }
   // raw's probe always answers, so `best` is set whenever raw is registered.

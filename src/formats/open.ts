@@ -2,13 +2,12 @@
  * Opening an image by path: detect (or take the given format), open through the driver, and let
  * the driver open the files it names (backing files, extents) through the same policy.
  */
-import { realpathSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { LimitExceededError, UnsupportedFeatureError, UsageError, CorruptImageError } from '../errors.js';
 import { FileSource, type ByteSource } from '../stream/source.js';
 import { retryingSource, type RetryPolicy } from '../stream/retry.js';
 import { byName } from './registry.js';
 import { detectSource } from './detect.js';
+import { realPathOr } from './shared/real-path.js';
 import type { FormatDriver, ImageReader, OpenContext } from './types.js';
 
 /** Deeper chains than this are refused: real chains are a handful of snapshots deep, loops are endless. */
@@ -31,14 +30,6 @@ export interface OpenOptions {
   parallelism?: number;
 }
 
-function canonical(path: string): string {
-  try {
-    return realpathSync(path);
-  } catch {
-    return resolve(path);
-  }
-}
-
 async function openWithDriver(source: ByteSource, format: string | undefined, ctx: OpenContext): Promise<ImageReader> {
   let driver: FormatDriver;
   if (format) driver = byName(format);
@@ -54,7 +45,7 @@ const openChild: OpenContext['openImage'] = async (path, format, parent) => {
   if (depth > MAX_CHAIN_DEPTH) {
     throw new LimitExceededError(`backing chain is deeper than ${MAX_CHAIN_DEPTH} images`, { file: parent.file, field: 'backing chain' });
   }
-  const key = canonical(path);
+  const key = realPathOr(path);
   if (parent.chain.includes(key)) {
     throw new CorruptImageError(`backing chain loops back to ${path}`, { file: parent.file, field: 'backing file' });
   }
@@ -76,7 +67,7 @@ export function rootContext(file: string, path: string | undefined, opts: OpenOp
     openBacking: opts.openBacking ?? true,
     parallelism: opts.parallelism,
     depth: 0,
-    chain: path ? [canonical(path)] : [],
+    chain: path ? [realPathOr(path)] : [],
     openImage: openChild,
   };
 }

@@ -14,13 +14,19 @@ import { vhdxDriver } from './vhdx/driver.js';
 
 const ALL: readonly FormatDriver[] = [qcow2Driver, qcowDriver, vmdkDriver, vhdDriver, vdiDriver, vhdxDriver, rawDriver];
 
+const FALLBACK: FormatDriver = (() => {
+  const found = ALL.filter((d) => d.fallback);
+  if (found.length !== 1) throw new Error(`the registry needs exactly one fallback driver, not ${found.length}`);
+  return found[0];
+})();
+
 export function drivers(): readonly FormatDriver[] {
   return ALL;
 }
 
 export function byName(name: string): FormatDriver {
   const n = name.toLowerCase();
-  const d = ALL.find((x) => x.name === n || x.aliases?.includes(n));
+  const d = ALL.find((x) => x.name === n || x.qemuName === n || x.aliases?.includes(n));
   if (!d) throw new UsageError(`unknown format '${name}'; known formats: ${ALL.map((x) => x.name).join(', ')}`);
   return d;
 }
@@ -35,5 +41,11 @@ export function byExtension(fileName: string): FormatDriver | undefined {
 
 /** The name qemu-img knows a format by (VHD is "vpc"), for JSON output and backing-format fields. */
 export function qemuName(format: string): string {
-  return format === 'vhd' ? 'vpc' : format;
+  const d = ALL.find((x) => x.name === format);
+  return d?.qemuName ?? format;
+}
+
+/** The catch-all driver (raw): what unrecognised content detects as, and the default output format. */
+export function fallbackDriver(): FormatDriver {
+  return FALLBACK;
 }

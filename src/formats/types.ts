@@ -6,7 +6,6 @@
 import type { z } from 'zod';
 import type { ByteSource } from '../stream/source.js';
 import type { ByteSink } from '../stream/sink.js';
-import type { ResizeOptions, ResizeResult, ResizeTarget } from './shared/resize.js';
 
 /** A run of the virtual disk, as `qemu-img map` describes it. */
 export interface Extent {
@@ -179,15 +178,58 @@ export interface CheckResult {
   compressedClusters?: number;
 }
 
+/** An absolute virtual size, or a change of the current one (qemu-img resize IMAGE [+|-]SIZE). */
+export type ResizeTarget = { size: number } | { delta: number };
+
+export interface ResizeOptions {
+  /** Allow the image to become smaller (qemu-img --shrink); data past the new end is lost. */
+  shrink: boolean;
+  /**
+   * The image's name in messages (ctx.file) and the policy open() gets (path confinement, chain limits). A resize never changes a backing
+   * file; qcow2 only reads its backing image's size, to know whether growing would uncover it.
+   */
+  ctx: OpenContext;
+}
+
+export interface ResizeResult {
+  format: string;
+  /** Virtual size before, as the format reads it. */
+  oldSize: number;
+  /** Virtual size after, as the format reads it (the request after the format's rounding). */
+  newSize: number;
+}
+
+/** Writing into an existing file or device of this format, in place (convert -n). */
+export interface InPlaceSpec {
+  /** The target's size, which it keeps. */
+  size: number;
+  /** The target read back, to find which zero runs already read as zeros. */
+  target: ByteSource;
+  /** The caller vouches that the target reads as zeros (--target-is-zero): zero runs are skipped. */
+  isZero: boolean;
+}
+
 export interface FormatDriver {
   readonly name: string;
+  /** The name qemu-img knows the format by, when it differs (VHD is "vpc"); accepted by byName(). */
+  readonly qemuName?: string;
   readonly aliases?: readonly string[];
+  /**
+   * The catch-all (raw): its probe claims any bytes, so detecting it means "no format recognised",
+   * and it is the output format when nothing names one. Exactly one registered driver sets it.
+   */
+  readonly fallback?: boolean;
   readonly description: string;
   readonly extensions: readonly string[];
   readonly capabilities: Capabilities;
   readonly optionsSchema?: z.ZodType<Record<string, unknown>>;
   /** Never throws; returns null when the bytes are not this format. */
   probe(input: ProbeInput): ProbeResult | null;
+  /**
+   * Whether the image its probe describes (by subformat) can be read in one pass from a pipe, where
+   * that differs by subformat; default capabilities.streamRead. Others are spooled to a file first.
+   */
+  streamReadable?(probe: ProbeResult): boolean;
   open?(source: ByteSource, ctx: OpenContext): Promise<ImageReader>;
   create?(sink: ByteSink, spec: CreateSpec): Promise<ImageWriter>;
   /**
@@ -197,6 +239,12 @@ export interface FormatDriver {
   recreateOptions?(info: FormatInfo): Record<string, unknown>;
   /** Checks metadata consistency (formats that have metadata to check). */
   check?(source: ByteSource, ctx: OpenContext): Promise<CheckResult>;
+  /**
+   * A writer into an existing target of this format that keeps its length and layout and writes
+   * the source at the same offsets (convert -n into a file or a block device). Formats without it
+   * are rewritten whole as a new image with the target's layout (recreateOptions).
+   */
+  writeInPlace?(sink: ByteSink, spec: InPlaceSpec): ImageWriter;
   /** Changes the virtual size of the image file at `path` in place (qemu-img resize); never touches a backing file. */
   resize?(path: string, target: ResizeTarget, opts: ResizeOptions): Promise<ResizeResult>;
 }

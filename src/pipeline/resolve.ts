@@ -8,6 +8,7 @@
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { GuestkitError } from '../errors.js';
 import { outputDriverFor } from '../api/convert.js';
+import { writeRefusal } from '../formats/capabilities.js';
 import { byName } from '../formats/registry.js';
 import { parseDriverOptions, parseOptionString } from '../formats/shared/options.js';
 import type { PlanIssue } from './errors.js';
@@ -128,8 +129,8 @@ export function resolveDisk(raw: unknown, defaults: DiskDefaults, where: Where):
     }
     if (driver) {
       format = driver.name;
-      if (!driver.create || !driver.capabilities.write) at(merged.format ? 'format' : 'output', `writing ${driver.name} images is not supported`);
-      else if (merged.compress && !driver.capabilities.compression) at('compress', `format ${driver.name} does not support compression`);
+      const refusal = writeRefusal(driver, { compress: merged.compress });
+      if (refusal) at(refusal.field === 'compress' ? 'compress' : merged.format ? 'format' : 'output', refusal.error.detail);
       else {
         try {
           const opts = typeof merged.options === 'string' ? parseOptionString(merged.options) : (merged.options ?? {});

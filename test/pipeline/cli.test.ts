@@ -1,7 +1,7 @@
 /**
- * `guestkit pipeline` as a user runs it: a spawned process on real files. The big case is the
- * issue's own: 200 small disks, concurrency 4, one disk deliberately broken, and the summary
- * reports exactly that one; then `--resume` skips what was done.
+ * `guestkit pipeline` as a user runs it: a spawned process on real files. The big case: 200 small
+ * disks, concurrency 4, one disk deliberately broken, and the summary reports exactly that one;
+ * then `--resume` skips what was done.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,6 +1,7 @@
 /**
- * The images of issue 3's "done when" matrix, made by qemu-img/qemu-io: every variant the reader
- * must read exactly as qemu-img does, and that the writer must convert cleanly.
+ * The qcow2 variants qemu-img/qemu-io make (versions, cluster sizes, refcount widths, compression
+ * types, extended L2, backing chains, snapshots, zero clusters…): every one the reader must read
+ * exactly as qemu-img does, and that the writer must convert cleanly.
  */
 import { join } from 'node:path';
 import { qemuImg, qemuIo } from '../helpers/oracle.js';

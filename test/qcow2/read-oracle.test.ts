@@ -1,5 +1,5 @@
 /**
- * The reader against qemu-img on every variant of the issue's matrix: bytes (qemu-img convert -O
+ * The reader against qemu-img on every variant of the matrix (matrix.ts): bytes (qemu-img convert -O
  * raw), allocation (qemu-img map), info (qemu-img info) and check (qemu-img check) must agree.
  */
 import { beforeAll, describe, expect, it } from 'vitest';

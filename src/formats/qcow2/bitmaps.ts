@@ -46,11 +46,11 @@ export async function readBitmapDirectory(
     if (e.extraDataSize > end - pos || size > end - pos) {
       throw new CorruptImageError('bitmap directory entry crosses the end of the directory', { file, field: 'bitmap directory', offset: pos });
     }
-    if (e.nameSize === 0 || e.nameSize > MAX_NAME) throw new CorruptImageError(`bitmap name size ${e.nameSize} is invalid`, { file, field: 'bitmap name_size', offset: pos + 18 });
+    if (e.nameSize === 0 || e.nameSize > MAX_NAME) throw new CorruptImageError(`bitmap name size ${e.nameSize} is invalid`, { file, field: 'bitmap name_size', offset: pos + BITMAP_DIR_ENTRY.offsetOf('nameSize') });
     if (e.granularityBits < MIN_GRANULARITY_BITS || e.granularityBits > MAX_GRANULARITY_BITS) {
-      throw new CorruptImageError(`bitmap granularity 2^${e.granularityBits} is out of range`, { file, field: 'bitmap granularity_bits', offset: pos + 17 });
+      throw new CorruptImageError(`bitmap granularity 2^${e.granularityBits} is out of range`, { file, field: 'bitmap granularity_bits', offset: pos + BITMAP_DIR_ENTRY.offsetOf('granularityBits') });
     }
-    if (e.bitmapTableSize > MAX_TABLE_ENTRIES) throw new CorruptImageError(`bitmap table of ${e.bitmapTableSize} entries is too large`, { file, field: 'bitmap_table_size', offset: pos + 8 });
+    if (e.bitmapTableSize > MAX_TABLE_ENTRIES) throw new CorruptImageError(`bitmap table of ${e.bitmapTableSize} entries is too large`, { file, field: 'bitmap_table_size', offset: pos + BITMAP_DIR_ENTRY.offsetOf('bitmapTableSize') });
     const nameBytes = await cursor.read(pos + BITMAP_DIR_ENTRY.size + e.extraDataSize, e.nameSize);
     const nul = nameBytes.indexOf(0);
     const name = utf8.decode(nul < 0 ? nameBytes : nameBytes.subarray(0, nul));

@@ -1,11 +1,13 @@
 /**
  * The qcow2 header and its extensions: parsing with QEMU's validation (block/qcow2.c
- * qcow2_do_open, qcow2_read_extensions), and serialization for the writer. Every field is typed;
- * every size is bounded before use; every refusal names the field and its offset.
+ * qcow2_do_open, qcow2_read_extensions), one named step per concern. Every field is typed;
+ * every size is bounded before use; every refusal names the field and its offset, taken from the
+ * layout (layout.ts). The writer's header is made in header-write.ts.
  */
 import { CorruptImageError, UnsupportedFeatureError } from '../../errors.js';
+import type { Parsed } from '../shared/struct.js';
 import type { ByteSource } from '../../stream/source.js';
-import { inRange, limit } from '../shared/bounds.js';
+import { inRange, limit, type Where } from '../shared/bounds.js';
 import { textUntilNul } from '../shared/text.js';
 import {
   AUTOCLEAR_BITMAPS,
@@ -54,6 +56,7 @@ import {
   geometry,
   l1EntriesFor,
   type Geometry,
+  type Qcow2HeaderV3Fields,
 } from './layout.js';
 
 export interface FeatureName {
@@ -125,155 +128,181 @@ export const FIXED_HEADER_BYTES = V3_HEADER_LENGTH;
 
 const SECTOR = 512;
 
-/** Parses the fixed fields (first 104 bytes, plus compression_type) and validates them like QEMU. */
-export function parseFixedHeader(buf: Uint8Array, opts: HeaderParseOptions): Omit<Qcow2Header, 'extensions' | 'backingFile' | 'hasDataFile' | 'dataFileRaw'> {
-  const file = opts.file;
-  const v2 = QCOW2_HEADER_V2.parse(buf, { file });
-  if (v2.magic !== QCOW2_MAGIC) {
-    throw new CorruptImageError('not a qcow2 image (bad magic)', { file, field: 'magic', offset: 0 });
-  }
+/** A header field as errors name it: the spec's name (snake_case) and its offset, from the layout. */
+export function headerField(file: string, key: keyof Qcow2HeaderV3Fields): Where {
+  return { file, field: key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), offset: QCOW2_HEADER_V3.offsetOf(key) };
+}
+
+const compressionTypeField = (file: string): Where => ({ file, field: 'compression_type', offset: COMPRESSION_TYPE_OFFSET });
+
+type V2Fields = Parsed<typeof QCOW2_HEADER_V2>;
+
+/** The fields a version 3 header adds (after the v2 fields), with the values version 2 implies. */
+export interface V3Fields {
+  incompatibleFeatures: bigint;
+  compatibleFeatures: bigint;
+  autoclearFeatures: bigint;
+  refcountOrder: number;
+  headerLength: number;
+  compressionType: number;
+}
+
+/** What a version 2 header means by the fields it does not have: 16-bit refcounts, zlib. */
+const V2_IMPLIED: V3Fields = {
+  incompatibleFeatures: 0n,
+  compatibleFeatures: 0n,
+  autoclearFeatures: 0n,
+  refcountOrder: 4,
+  headerLength: V2_HEADER_LENGTH,
+  compressionType: COMPRESSION_ZLIB,
+};
+
+/** The magic and a version we read (2 or 3). */
+export function checkIdentity(v2: V2Fields, file: string): 2 | 3 {
+  if (v2.magic !== QCOW2_MAGIC) throw new CorruptImageError('not a qcow2 image (bad magic)', headerField(file, 'magic'));
   if (v2.version < 2 || v2.version > 3) {
-    throw new UnsupportedFeatureError(`unsupported qcow2 version ${v2.version} (2 and 3 are supported)`, { file, field: 'version', offset: 4 });
+    throw new UnsupportedFeatureError(`unsupported qcow2 version ${v2.version} (2 and 3 are supported)`, headerField(file, 'version'));
   }
-  const version = v2.version as 2 | 3;
-  if (v2.clusterBits < MIN_CLUSTER_BITS) {
-    throw new CorruptImageError(`cluster_bits ${v2.clusterBits} is below the minimum ${MIN_CLUSTER_BITS}`, { file, field: 'cluster_bits', offset: 20 });
-  }
-  if (v2.clusterBits > MAX_CLUSTER_BITS) {
-    throw new UnsupportedFeatureError(`unsupported cluster size 2^${v2.clusterBits} (QEMU supports 512 bytes to 2 MiB)`, {
-      file,
-      field: 'cluster_bits',
-      offset: 20,
-    });
-  }
-  const clusterSize = 2 ** v2.clusterBits;
+  return v2.version as 2 | 3;
+}
 
-  let incompatibleFeatures = 0n;
-  let compatibleFeatures = 0n;
-  let autoclearFeatures = 0n;
-  let refcountOrder = 4; // v2 implies 16-bit refcounts
-  let headerLength = V2_HEADER_LENGTH;
+/** The cluster size, within what QEMU accepts (512 bytes to 2 MiB). */
+export function checkClusterBits(clusterBits: number, file: string): number {
+  if (clusterBits < MIN_CLUSTER_BITS) {
+    throw new CorruptImageError(`cluster_bits ${clusterBits} is below the minimum ${MIN_CLUSTER_BITS}`, headerField(file, 'clusterBits'));
+  }
+  if (clusterBits > MAX_CLUSTER_BITS) {
+    throw new UnsupportedFeatureError(`unsupported cluster size 2^${clusterBits} (QEMU supports 512 bytes to 2 MiB)`, headerField(file, 'clusterBits'));
+  }
+  return 2 ** clusterBits;
+}
+
+/** The version 3 fields, header_length bounded by the first cluster, and the optional compression_type. */
+export function readV3Fields(buf: Uint8Array, clusterSize: number, file: string): V3Fields {
+  const v3 = QCOW2_HEADER_V3.parse(buf, { file });
+  const headerLength = v3.headerLength;
+  if (headerLength < V3_MIN_HEADER_LENGTH) {
+    throw new CorruptImageError(`qcow2 header too short: header_length ${headerLength} < ${V3_MIN_HEADER_LENGTH}`, headerField(file, 'headerLength'));
+  }
+  if (headerLength > clusterSize) {
+    throw new CorruptImageError(`qcow2 header exceeds cluster size: header_length ${headerLength} > ${clusterSize}`, headerField(file, 'headerLength'));
+  }
+  // An optional field is absent when header_length does not reach it; absent means 0 (zlib).
   let compressionType = COMPRESSION_ZLIB;
-  if (version === 3) {
-    const v3 = QCOW2_HEADER_V3.parse(buf, { file });
-    incompatibleFeatures = v3.incompatibleFeatures;
-    compatibleFeatures = v3.compatibleFeatures;
-    autoclearFeatures = v3.autoclearFeatures;
-    refcountOrder = v3.refcountOrder;
-    headerLength = v3.headerLength;
-    if (headerLength < V3_MIN_HEADER_LENGTH) {
-      throw new CorruptImageError(`qcow2 header too short: header_length ${headerLength} < ${V3_MIN_HEADER_LENGTH}`, {
-        file,
-        field: 'header_length',
-        offset: 100,
-      });
-    }
-    if (headerLength > clusterSize) {
-      throw new CorruptImageError(`qcow2 header exceeds cluster size: header_length ${headerLength} > ${clusterSize}`, {
-        file,
-        field: 'header_length',
-        offset: 100,
-      });
-    }
-    // An optional field is absent when header_length does not reach it; absent means 0 (zlib).
-    if (headerLength > COMPRESSION_TYPE_OFFSET) {
-      if (buf.length <= COMPRESSION_TYPE_OFFSET) {
-        throw new CorruptImageError('file ends inside the header (compression_type)', { file, field: 'compression_type', offset: COMPRESSION_TYPE_OFFSET });
-      }
-      compressionType = buf[COMPRESSION_TYPE_OFFSET];
-    }
+  if (headerLength > COMPRESSION_TYPE_OFFSET) {
+    if (buf.length <= COMPRESSION_TYPE_OFFSET) throw new CorruptImageError('file ends inside the header (compression_type)', compressionTypeField(file));
+    compressionType = buf[COMPRESSION_TYPE_OFFSET];
   }
+  return {
+    incompatibleFeatures: v3.incompatibleFeatures,
+    compatibleFeatures: v3.compatibleFeatures,
+    autoclearFeatures: v3.autoclearFeatures,
+    refcountOrder: v3.refcountOrder,
+    headerLength,
+    compressionType,
+  };
+}
 
+/** The backing file name must lie in the first cluster, and not be longer than QEMU reads. */
+export function checkBackingName(v2: V2Fields, clusterSize: number, file: string): void {
   if (v2.backingFileOffset > clusterSize) {
-    throw new CorruptImageError(`invalid backing file offset ${v2.backingFileOffset}: beyond the first cluster`, {
-      file,
-      field: 'backing_file_offset',
-      offset: 8,
-    });
+    throw new CorruptImageError(`invalid backing file offset ${v2.backingFileOffset}: beyond the first cluster`, headerField(file, 'backingFileOffset'));
   }
-  if (v2.backingFileOffset !== 0) {
-    const room = Math.min(MAX_BACKING_FILE_NAME, clusterSize - v2.backingFileOffset);
-    if (v2.backingFileSize > room) {
-      throw new CorruptImageError(`backing file name too long: ${v2.backingFileSize} bytes (at most ${room} fit)`, {
-        file,
-        field: 'backing_file_size',
-        offset: 16,
-      });
-    }
+  if (v2.backingFileOffset === 0) return;
+  const room = Math.min(MAX_BACKING_FILE_NAME, clusterSize - v2.backingFileOffset);
+  if (v2.backingFileSize > room) {
+    throw new CorruptImageError(`backing file name too long: ${v2.backingFileSize} bytes (at most ${room} fit)`, headerField(file, 'backingFileSize'));
   }
+}
 
-  // Encryption before anything else that could fail: the user should learn the real reason.
-  if (v2.cryptMethod !== CRYPT_NONE) {
-    const kind = v2.cryptMethod === CRYPT_AES ? 'AES' : v2.cryptMethod === CRYPT_LUKS ? 'LUKS' : `method ${v2.cryptMethod}`;
-    throw new UnsupportedFeatureError(`encrypted images are not supported (crypt_method ${v2.cryptMethod}: ${kind})`, {
-      file,
-      field: 'crypt_method',
-      offset: 32,
-    });
-  }
+/** Encrypted images are refused, naming the method. */
+export function checkNotEncrypted(cryptMethod: number, file: string): void {
+  if (cryptMethod === CRYPT_NONE) return;
+  const kind = cryptMethod === CRYPT_AES ? 'AES' : cryptMethod === CRYPT_LUKS ? 'LUKS' : `method ${cryptMethod}`;
+  throw new UnsupportedFeatureError(`encrypted images are not supported (crypt_method ${cryptMethod}: ${kind})`, headerField(file, 'cryptMethod'));
+}
 
-  inRange(refcountOrder, 0, MAX_REFCOUNT_ORDER, { file, field: 'refcount_order', offset: 96 });
+/** refcount_order in range; the compression type known and agreeing with its incompatible bit. */
+export function checkRefcountAndCompression(v3: V3Fields, file: string): void {
+  inRange(v3.refcountOrder, 0, MAX_REFCOUNT_ORDER, headerField(file, 'refcountOrder'));
+  const { compressionType, incompatibleFeatures } = v3;
   if (compressionType >= COMPRESSION_NAMES.length) {
-    throw new UnsupportedFeatureError(`unknown compression type ${compressionType}`, { file, field: 'compression_type', offset: COMPRESSION_TYPE_OFFSET });
+    throw new UnsupportedFeatureError(`unknown compression type ${compressionType}`, compressionTypeField(file));
   }
   // qcow2.c validate_compression_type: a non-zlib type needs the incompatible bit, zlib must not set it.
   if (compressionType !== COMPRESSION_ZLIB && !(incompatibleFeatures & INCOMPAT_COMPRESSION)) {
-    throw new CorruptImageError(`compression type ${COMPRESSION_NAMES[compressionType]} without the compression-type incompatible bit`, {
-      file,
-      field: 'incompatible_features',
-      offset: 72,
-    });
+    throw new CorruptImageError(`compression type ${COMPRESSION_NAMES[compressionType]} without the compression-type incompatible bit`, headerField(file, 'incompatibleFeatures'));
   }
   if (compressionType === COMPRESSION_ZLIB && incompatibleFeatures & INCOMPAT_COMPRESSION) {
-    throw new CorruptImageError('compression-type incompatible bit set with compression type zlib', {
-      file,
-      field: 'incompatible_features',
-      offset: 72,
-    });
+    throw new CorruptImageError('compression-type incompatible bit set with compression type zlib', headerField(file, 'incompatibleFeatures'));
   }
+}
 
+/** The cluster geometry, with extended L2 entries only where clusters are large enough for them. */
+export function headerGeometry(clusterBits: number, incompatibleFeatures: bigint, file: string): Geometry {
   const extendedL2 = (incompatibleFeatures & INCOMPAT_EXTL2) !== 0n;
-  if (extendedL2 && v2.clusterBits < MIN_EXTL2_CLUSTER_BITS) {
-    throw new CorruptImageError(`extended L2 entries need clusters of at least 16 KiB (subclusters of 512 bytes); cluster size is ${clusterSize}`, {
-      file,
-      field: 'cluster_bits',
-      offset: 20,
-    });
+  if (extendedL2 && clusterBits < MIN_EXTL2_CLUSTER_BITS) {
+    throw new CorruptImageError(`extended L2 entries need clusters of at least 16 KiB (subclusters of 512 bytes); cluster size is ${2 ** clusterBits}`, headerField(file, 'clusterBits'));
   }
-  const g = geometry(v2.clusterBits, extendedL2);
+  return geometry(clusterBits, extendedL2);
+}
 
-  // Table bounds (qcow2_validate_table): size limits first, then alignment.
+/**
+ * The tables the header points at (qcow2_validate_table): size limits first, then alignment; the
+ * L1 table large enough for the virtual size, which is returned (whole sectors, as QEMU counts it).
+ */
+export function checkTables(v2: V2Fields, g: Geometry, opts: HeaderParseOptions): number {
+  const file = opts.file;
+  const clusterSize = g.clusterSize;
   if (v2.refcountTableClusters === 0 && !opts.forCheck) {
-    throw new CorruptImageError('image does not contain a reference count table', { file, field: 'refcount_table_clusters', offset: 56 });
+    throw new CorruptImageError('image does not contain a reference count table', headerField(file, 'refcountTableClusters'));
   }
-  limit(v2.refcountTableClusters, MAX_REFTABLE_BYTES / clusterSize, { file, field: 'refcount_table_clusters', offset: 56 }, 'reference count table too large');
+  limit(v2.refcountTableClusters, MAX_REFTABLE_BYTES / clusterSize, headerField(file, 'refcountTableClusters'), 'reference count table too large');
   if (v2.refcountTableOffset % clusterSize !== 0) {
-    throw new CorruptImageError(`reference count table offset ${v2.refcountTableOffset} is not cluster aligned`, { file, field: 'refcount_table_offset', offset: 48 });
+    throw new CorruptImageError(`reference count table offset ${v2.refcountTableOffset} is not cluster aligned`, headerField(file, 'refcountTableOffset'));
   }
-  limit(v2.nbSnapshots, MAX_SNAPSHOTS, { file, field: 'nb_snapshots', offset: 60 }, 'too many snapshots');
+  limit(v2.nbSnapshots, MAX_SNAPSHOTS, headerField(file, 'nbSnapshots'), 'too many snapshots');
   if (v2.snapshotsOffset % clusterSize !== 0) {
-    throw new CorruptImageError(`snapshot table offset ${v2.snapshotsOffset} is not cluster aligned`, { file, field: 'snapshots_offset', offset: 64 });
+    throw new CorruptImageError(`snapshot table offset ${v2.snapshotsOffset} is not cluster aligned`, headerField(file, 'snapshotsOffset'));
   }
-  limit(v2.l1Size, MAX_L1_BYTES / 8, { file, field: 'l1_size', offset: 36 }, 'active L1 table too large');
+  limit(v2.l1Size, MAX_L1_BYTES / 8, headerField(file, 'l1Size'), 'active L1 table too large');
   if (v2.l1TableOffset % clusterSize !== 0) {
-    throw new CorruptImageError(`L1 table offset ${v2.l1TableOffset} is not cluster aligned`, { file, field: 'l1_table_offset', offset: 40 });
+    throw new CorruptImageError(`L1 table offset ${v2.l1TableOffset} is not cluster aligned`, headerField(file, 'l1TableOffset'));
   }
   const virtualSize = Math.floor(v2.size / SECTOR) * SECTOR;
   const needL1 = l1EntriesFor(virtualSize, g);
   if (v2.l1Size < needL1) {
-    throw new CorruptImageError(`L1 table is too small: l1_size ${v2.l1Size} maps less than the virtual size ${virtualSize} (needs ${needL1})`, {
-      file,
-      field: 'l1_size',
-      offset: 36,
-    });
+    throw new CorruptImageError(`L1 table is too small: l1_size ${v2.l1Size} maps less than the virtual size ${virtualSize} (needs ${needL1})`, headerField(file, 'l1Size'));
   }
+  return virtualSize;
+}
 
+/** What opening says without refusing: a size QEMU rounds, the corrupt and dirty bits. */
+export function headerWarnings(size: number, virtualSize: number, incompatibleFeatures: bigint): string[] {
   const warnings: string[] = [];
-  if (virtualSize !== v2.size) warnings.push(`virtual size ${v2.size} is not a multiple of 512; QEMU and guestkit use ${virtualSize}`);
-  const corrupt = (incompatibleFeatures & INCOMPAT_CORRUPT) !== 0n;
-  if (corrupt) warnings.push('image is marked corrupt: it can be read, but must be repaired before any write');
+  if (virtualSize !== size) warnings.push(`virtual size ${size} is not a multiple of 512; QEMU and guestkit use ${virtualSize}`);
+  if (incompatibleFeatures & INCOMPAT_CORRUPT) warnings.push('image is marked corrupt: it can be read, but must be repaired before any write');
   if (incompatibleFeatures & INCOMPAT_DIRTY) warnings.push('image is marked dirty: its reference counts may be stale (reading is unaffected)');
+  return warnings;
+}
 
+/**
+ * Parses the fixed fields (the v2 or v3 header, plus compression_type) and validates them like
+ * QEMU's qcow2_do_open, in its order, so the first refusal is the one QEMU gives.
+ */
+export function parseFixedHeader(buf: Uint8Array, opts: HeaderParseOptions): Omit<Qcow2Header, 'extensions' | 'backingFile' | 'hasDataFile' | 'dataFileRaw'> {
+  const file = opts.file;
+  const v2 = QCOW2_HEADER_V2.parse(buf, { file });
+  const version = checkIdentity(v2, file);
+  const clusterSize = checkClusterBits(v2.clusterBits, file);
+  const v3 = version === 3 ? readV3Fields(buf, clusterSize, file) : V2_IMPLIED;
+  checkBackingName(v2, clusterSize, file);
+  // Encryption before the remaining checks: the user should learn the real reason.
+  checkNotEncrypted(v2.cryptMethod, file);
+  checkRefcountAndCompression(v3, file);
+  const g = headerGeometry(v2.clusterBits, v3.incompatibleFeatures, file);
+  const virtualSize = checkTables(v2, g, opts);
+  const features = v3.incompatibleFeatures;
   return {
     version,
     backingFileOffset: v2.backingFileOffset,
@@ -287,19 +316,14 @@ export function parseFixedHeader(buf: Uint8Array, opts: HeaderParseOptions): Omi
     refcountTableClusters: v2.refcountTableClusters,
     nbSnapshots: v2.nbSnapshots,
     snapshotsOffset: v2.snapshotsOffset,
-    incompatibleFeatures,
-    compatibleFeatures,
-    autoclearFeatures,
-    refcountOrder,
-    headerLength,
-    compressionType,
+    ...v3,
     geometry: g,
     virtualSize,
-    refcountBits: 2 ** refcountOrder,
-    dirty: (incompatibleFeatures & INCOMPAT_DIRTY) !== 0n,
-    corrupt,
-    lazyRefcounts: (compatibleFeatures & COMPAT_LAZY_REFCOUNTS) !== 0n,
-    warnings,
+    refcountBits: 2 ** v3.refcountOrder,
+    dirty: (features & INCOMPAT_DIRTY) !== 0n,
+    corrupt: (features & INCOMPAT_CORRUPT) !== 0n,
+    lazyRefcounts: (v3.compatibleFeatures & COMPAT_LAZY_REFCOUNTS) !== 0n,
+    warnings: headerWarnings(v2.size, virtualSize, features),
   };
 }
 
@@ -324,7 +348,11 @@ export function parseExtensions(buf: Uint8Array, start: number, end: number, h: 
     const e = HEADER_EXTENSION.parse(padTo(buf, offset, HEADER_EXTENSION.size), { file, base: offset });
     offset += HEADER_EXTENSION.size;
     if (e.length > end - offset) {
-      throw new CorruptImageError(`header extension 0x${e.type.toString(16)} too large: ${e.length} bytes`, { file, field: 'header extension length', offset: at + 4 });
+      throw new CorruptImageError(`header extension 0x${e.type.toString(16)} too large: ${e.length} bytes`, {
+        file,
+        field: 'header extension length',
+        offset: at + HEADER_EXTENSION.offsetOf('length'),
+      });
     }
     if (e.type === EXT_END) return ext;
     const data = padTo(buf, offset, e.length);
@@ -409,11 +437,7 @@ function unknownIncompatible(bits: bigint, names: FeatureName[]): string {
  */
 export function requireL1InFile(h: Pick<Qcow2Header, 'l1Size' | 'l1TableOffset'>, fileSize: number, file: string): void {
   if (h.l1TableOffset + h.l1Size * 8 > fileSize) {
-    throw new CorruptImageError(`L1 table (${h.l1Size} entries at ${h.l1TableOffset}) lies past the end of the file (${fileSize} bytes)`, {
-      file,
-      field: 'l1_table_offset',
-      offset: 40,
-    });
+    throw new CorruptImageError(`L1 table (${h.l1Size} entries at ${h.l1TableOffset}) lies past the end of the file (${fileSize} bytes)`, headerField(file, 'l1TableOffset'));
   }
 }
 
@@ -437,23 +461,15 @@ export async function readHeader(source: ByteSource, opts: HeaderParseOptions): 
 
   const unknown = fixed.incompatibleFeatures & ~INCOMPAT_KNOWN;
   if (unknown) {
-    throw new UnsupportedFeatureError(`unsupported incompatible feature ${unknownIncompatible(unknown, extensions.featureNames)} is set`, {
-      file,
-      field: 'incompatible_features',
-      offset: 72,
-    });
+    throw new UnsupportedFeatureError(`unsupported incompatible feature ${unknownIncompatible(unknown, extensions.featureNames)} is set`, headerField(file, 'incompatibleFeatures'));
   }
   const hasDataFile = (fixed.incompatibleFeatures & INCOMPAT_DATA_FILE) !== 0n;
   const dataFileRaw = (fixed.autoclearFeatures & AUTOCLEAR_DATA_FILE_RAW) !== 0n;
   if (dataFileRaw && !hasDataFile) {
-    throw new CorruptImageError('data-file-raw is set but the image has no external data file', { file, field: 'autoclear_features', offset: 88 });
+    throw new CorruptImageError('data-file-raw is set but the image has no external data file', headerField(file, 'autoclearFeatures'));
   }
   if (hasDataFile && extensions.dataFile === undefined) {
-    throw new UnsupportedFeatureError('image uses an external data file but does not name it (QEMU needs -o data-file=…)', {
-      file,
-      field: 'incompatible_features',
-      offset: 72,
-    });
+    throw new UnsupportedFeatureError('image uses an external data file but does not name it (QEMU needs -o data-file=…)', headerField(file, 'incompatibleFeatures'));
   }
   if (extensions.cryptoHeader) {
     throw new CorruptImageError('encryption header extension in an image without LUKS encryption', { file, field: 'crypto header extension' });

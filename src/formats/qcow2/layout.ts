@@ -7,7 +7,8 @@
  */
 import { ascii, bits64be, struct, u16be, u32be, u64be, u8, type Parsed } from '../shared/struct.js';
 
-export { QCOW_MAGIC as QCOW2_MAGIC } from './probe.js';
+/** "QFI\xFB" at offset 0 (qcow2 spec, header field `magic`); versions 2 and 3 are qcow2, 1 the legacy qcow. */
+export const QCOW2_MAGIC = 0x514649fb;
 
 // ---------------------------------------------------------------------------------------------
 // Header (spec "Header"); v2 ends at byte 72, v3 adds five fields up to 104.
@@ -38,9 +39,9 @@ export const QCOW2_HEADER_V3 = struct('qcow2 header', 104, {
 });
 
 /** Byte 104: compression_type, present only when header_length > 104 (spec "Additional fields"). */
-export const COMPRESSION_TYPE_OFFSET = 104;
-export const V2_HEADER_LENGTH = 72;
-export const V3_MIN_HEADER_LENGTH = 104;
+export const COMPRESSION_TYPE_OFFSET = QCOW2_HEADER_V3.size;
+export const V2_HEADER_LENGTH = QCOW2_HEADER_V2.size;
+export const V3_MIN_HEADER_LENGTH = QCOW2_HEADER_V3.size;
 /** What QEMU 7.2 writes: the 104-byte header, compression_type and 7 bytes of padding. */
 export const V3_HEADER_LENGTH = 112;
 

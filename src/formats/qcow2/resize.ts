@@ -19,8 +19,9 @@
 import { CorruptImageError, LimitExceededError, UnsupportedFeatureError, UsageError } from '../../errors.js';
 import { ceilDiv } from '../shared/bounds.js';
 import { openQcow2Backing } from './reader.js';
-import { checkShrink, targetSize, withImageFile, type ImageFile, type ResizeOptions, type ResizeResult, type ResizeTarget } from '../shared/resize.js';
-import { readHeader, requireL1InFile, type Qcow2Header } from './header.js';
+import { checkShrink, targetSize, withImageFile, type ImageFile } from '../shared/resize.js';
+import type { ResizeOptions, ResizeResult, ResizeTarget } from '../types.js';
+import { headerField, readHeader, requireL1InFile, type Qcow2Header } from './header.js';
 import {
   AUTOCLEAR_BITMAPS,
   AUTOCLEAR_DATA_FILE_RAW,
@@ -50,7 +51,7 @@ export async function resizeQcow2(path: string, target: ResizeTarget, opts: Resi
     if (newSize === oldSize) return { format: 'qcow2', oldSize, newSize };
     if (h.nbSnapshots > 0 && h.version === 2) {
       // v2 snapshot entries do not record their disk size, so a snapshot could not be reverted safely (QEMU's rule).
-      throw new UnsupportedFeatureError("can't resize a v2 image which has snapshots (only v3 records each snapshot's size)", { file, field: 'nb_snapshots', offset: 60 });
+      throw new UnsupportedFeatureError("can't resize a v2 image which has snapshots (only v3 records each snapshot's size)", headerField(file, 'nbSnapshots'));
     }
     await refuseUncoveringBacking(h, oldSize, opts);
     await grow(f, h, newSize, file);
@@ -60,20 +61,12 @@ export async function resizeQcow2(path: string, target: ResizeTarget, opts: Resi
 
 /** What we will not write into: a resize must not make a damaged image worse or drop state it does not understand. */
 function refuseUnsafe(h: Qcow2Header, file: string): void {
-  if (h.corrupt) throw new UnsupportedFeatureError('image is marked corrupt; repair it (qemu-img check -r all) before resizing', { file, field: 'incompatible_features', offset: 72 });
+  if (h.corrupt) throw new UnsupportedFeatureError('image is marked corrupt; repair it (qemu-img check -r all) before resizing', headerField(file, 'incompatibleFeatures'));
   if (h.dirty) {
-    throw new UnsupportedFeatureError('image is marked dirty: its reference counts are stale (lazy refcounts); repair it (qemu-img check -r all) before resizing', {
-      file,
-      field: 'incompatible_features',
-      offset: 72,
-    });
+    throw new UnsupportedFeatureError('image is marked dirty: its reference counts are stale (lazy refcounts); repair it (qemu-img check -r all) before resizing', headerField(file, 'incompatibleFeatures'));
   }
   if (h.hasDataFile) {
-    throw new UnsupportedFeatureError('images with an external data file are not resized: the data file would have to be resized with them', {
-      file,
-      field: 'incompatible_features',
-      offset: 72,
-    });
+    throw new UnsupportedFeatureError('images with an external data file are not resized: the data file would have to be resized with them', headerField(file, 'incompatibleFeatures'));
   }
   if (h.extensions.bitmaps) {
     throw new UnsupportedFeatureError('images with persistent dirty bitmaps are not resized: every bitmap would have to be resized with the disk', {

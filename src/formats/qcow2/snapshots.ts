@@ -62,7 +62,7 @@ export async function readSnapshotTable(source: ByteSource, offset: number, coun
       throw new LimitExceededError(`too much extra metadata in snapshot table entry ${i}: ${h.extraDataSize} bytes (limit ${MAX_SNAPSHOT_EXTRA_DATA})`, {
         file,
         field: 'snapshot extra_data_size',
-        offset: entryOffset + 36,
+        offset: entryOffset + SNAPSHOT_HEADER.offsetOf('extraDataSize'),
       });
     }
     const known = Math.min(SNAPSHOT_EXTRA.size, h.extraDataSize);

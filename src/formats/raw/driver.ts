@@ -16,6 +16,7 @@ export const rawDriver: FormatDriver = {
   name: 'raw',
   description: 'raw disk image (the virtual disk byte for byte)',
   extensions: ['raw', 'img', 'bin', 'iso', 'dd'],
+  fallback: true,
   // streamRead false: a raw pipe has no size to tell the writer up front; convert spools it (stream/spool.ts).
   capabilities: { read: true, write: true, streamRead: false, streamWrite: true, compression: false, backing: false },
   optionsSchema: rawOptions,
@@ -31,5 +32,6 @@ export const rawDriver: FormatDriver = {
     const opts = rawOptions.parse(spec.options);
     return new RawWriter(sink, spec.virtualSize, opts.zeroes ?? false);
   },
+  writeInPlace: (sink, spec) => new RawWriter(sink, spec.size, false, { source: spec.target, isZero: spec.isZero }),
   resize: resizeRaw,
 };

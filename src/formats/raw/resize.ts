@@ -7,7 +7,8 @@
  * size itself is kept to the byte.
  */
 import { roundUp } from '../shared/bounds.js';
-import { checkShrink, targetSize, withImageFile, type ResizeOptions, type ResizeResult, type ResizeTarget } from '../shared/resize.js';
+import { checkShrink, targetSize, withImageFile } from '../shared/resize.js';
+import type { ResizeOptions, ResizeResult, ResizeTarget } from '../types.js';
 
 const SECTOR = 512;
 

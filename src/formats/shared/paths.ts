@@ -4,9 +4,9 @@
  * after following symlinks — unless the caller allows otherwise. A hostile image could otherwise
  * make us read /etc/shadow into a converted disk.
  */
-import { realpathSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { ConfinementError, UsageError } from '../../errors.js';
+import { realPathOr } from './real-path.js';
 
 export interface ConfineOptions {
   /** File that names the path (for messages and as the base of relative names). */
@@ -14,14 +14,6 @@ export interface ConfineOptions {
   /** What kind of reference this is: "backing file", "extent", "parent locator". */
   what: string;
   allowOutside: boolean;
-}
-
-function realOrSelf(p: string): string {
-  try {
-    return realpathSync(p);
-  } catch {
-    return p;
-  }
 }
 
 /** Resolves `name` as written in `referrer` and checks that it stays in the referrer's folder. */
@@ -36,8 +28,8 @@ export function resolveConfined(name: string, opts: ConfineOptions): string {
   const folder = dirname(resolve(opts.referrer));
   const target = isAbsolute(plain) ? resolve(plain) : resolve(folder, plain);
   if (opts.allowOutside) return target;
-  const realFolder = realOrSelf(folder);
-  const realTarget = realOrSelf(target);
+  const realFolder = realPathOr(folder);
+  const realTarget = realPathOr(target);
   const rel = relative(realFolder, realTarget);
   if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
     throw new ConfinementError(

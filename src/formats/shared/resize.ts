@@ -1,5 +1,5 @@
 /**
- * What every format's in-place resize shares: the request and result types, turning `+SIZE` /
+ * What every format's in-place resize shares (the request and result types are in ../types.ts): turning `+SIZE` /
  * `-SIZE` into an absolute size against the current size as the format measures it, the shrink
  * rules qemu-img applies (block/qemu-img.c img_resize), and the one file handle pair a resize
  * reads and writes through.
@@ -10,29 +10,8 @@
 import { UnsupportedFeatureError, UsageError } from '../../errors.js';
 import { FileSink, writeZeros as writeZerosTo } from '../../stream/sink.js';
 import { FileSource } from '../../stream/source.js';
-import type { OpenContext } from '../types.js';
+import type { ResizeOptions, ResizeTarget } from '../types.js';
 import { writeSkippingZeros } from './sparse-write.js';
-
-/** An absolute virtual size, or a change of the current one (qemu-img resize IMAGE [+|-]SIZE). */
-export type ResizeTarget = { size: number } | { delta: number };
-
-export interface ResizeOptions {
-  /** Allow the image to become smaller (qemu-img --shrink); data past the new end is lost. */
-  shrink: boolean;
-  /**
-   * The image's name in messages (ctx.file) and the policy open() gets (path confinement, chain limits). A resize never changes a backing
-   * file; qcow2 only reads its backing image's size, to know whether growing would uncover it.
-   */
-  ctx: OpenContext;
-}
-
-export interface ResizeResult {
-  format: string;
-  /** Virtual size before, as the format reads it. */
-  oldSize: number;
-  /** Virtual size after, as the format reads it (the request after the format's rounding). */
-  newSize: number;
-}
 
 /** The requested size in bytes, before any rounding of the format. */
 export function targetSize(target: ResizeTarget, current: number, file: string): number {

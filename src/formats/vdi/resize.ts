@@ -11,7 +11,8 @@
  */
 import { CorruptImageError, UnsupportedFeatureError, UsageError } from '../../errors.js';
 import { ceilDiv } from '../shared/bounds.js';
-import { checkShrink, targetSize, withImageFile, writeZeros, copyWithin, type ImageFile, type ResizeOptions, type ResizeResult, type ResizeTarget } from '../shared/resize.js';
+import { checkShrink, targetSize, withImageFile, writeZeros, copyWithin, type ImageFile } from '../shared/resize.js';
+import type { ResizeOptions, ResizeResult, ResizeTarget } from '../types.js';
 import { randomUuid } from '../shared/uuid.js';
 import { checkVdiImage } from './check.js';
 import { readVdiImage, type VdiImage } from './image.js';

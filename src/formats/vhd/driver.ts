@@ -12,7 +12,7 @@ import { createVhdWriter } from './writer.js';
 
 export const vhdDriver: FormatDriver = {
   name: 'vhd',
-  aliases: ['vpc'],
+  qemuName: 'vpc',
   description: 'Microsoft Virtual Hard Disk (VHD)',
   extensions: ['vhd'],
   // backing: differencing disks are read (their parents followed) but not created, so `create -b` is refused.

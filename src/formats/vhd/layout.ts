@@ -77,7 +77,7 @@ export const FOOTER = struct('VHD footer', FOOTER_SIZE, {
   savedState: u8(84),
 });
 export type VhdFooter = Parsed<typeof FOOTER>;
-export const FOOTER_CHECKSUM_AT = 64;
+export const FOOTER_CHECKSUM_AT = FOOTER.offsetOf('checksum');
 
 /** Dynamic disk header (spec, "Dynamic Disk Header Format"), at footer.dataOffset. */
 export const DYNAMIC_HEADER = struct('VHD dynamic header', DYNAMIC_HEADER_SIZE, {
@@ -96,10 +96,10 @@ export const DYNAMIC_HEADER = struct('VHD dynamic header', DYNAMIC_HEADER_SIZE, 
   parentName: bytes(64, 512),
 });
 export type VhdDynamicHeader = Parsed<typeof DYNAMIC_HEADER>;
-export const DYNAMIC_HEADER_CHECKSUM_AT = 36;
+export const DYNAMIC_HEADER_CHECKSUM_AT = DYNAMIC_HEADER.offsetOf('checksum');
 
 /** Eight parent locator entries follow the parent name (spec, "Parent Locator Entries"). */
-export const PARENT_LOCATOR_AT = 576;
+export const PARENT_LOCATOR_AT = DYNAMIC_HEADER.offsetOf('parentName') + DYNAMIC_HEADER.fields.parentName.size;
 export const PARENT_LOCATOR_COUNT = 8;
 export const PARENT_LOCATOR = struct('VHD parent locator', 24, {
   platformCode: u32be(0),

@@ -1,6 +1,8 @@
 import type { ProbeInput, ProbeResult } from '../types.js';
 import { bytesEqual, u32beAt } from '../shared/text.js';
-import { FOOTER_CHECKSUM_AT, FOOTER_SIZE, VHD_COOKIE, diskTypeName, vhdChecksum } from './layout.js';
+import { DiskType, FOOTER, FOOTER_CHECKSUM_AT, FOOTER_SIZE, VHD_COOKIE, diskTypeName, vhdChecksum } from './layout.js';
+
+const DISK_TYPE_AT = FOOTER.offsetOf('diskType');
 
 export { VHD_COOKIE, vhdChecksum };
 
@@ -11,12 +13,12 @@ export { VHD_COOKIE, vhdChecksum };
  */
 export function probeVhd({ head, tail }: ProbeInput): ProbeResult | null {
   if (bytesEqual(head, 0, VHD_COOKIE)) {
-    const t = u32beAt(head, 60);
+    const t = u32beAt(head, DISK_TYPE_AT);
     return { score: 100, subformat: t !== undefined ? diskTypeName(t) : undefined };
   }
   if (tail.length >= FOOTER_SIZE) {
     const footer = tail.subarray(tail.length - FOOTER_SIZE);
-    if (bytesEqual(footer, 0, VHD_COOKIE) && u32beAt(footer, FOOTER_CHECKSUM_AT) === vhdChecksum(footer) && u32beAt(footer, 60) === 2) {
+    if (bytesEqual(footer, 0, VHD_COOKIE) && u32beAt(footer, FOOTER_CHECKSUM_AT) === vhdChecksum(footer) && u32beAt(footer, DISK_TYPE_AT) === DiskType.fixed) {
       return { score: 100, subformat: 'fixed' };
     }
   }

@@ -17,7 +17,7 @@ import type { FormatInfo, ImageReader, OpenContext } from '../types.js';
 import { parentLocators, readDynamicLayout, type DynamicLayout } from './dynamic.js';
 import { readFooter, type ChosenFooter } from './footer.js';
 import { MAX_SECTORS, decideVirtualSize, type SizeSource } from './geometry.js';
-import { BAT_UNUSED, DYNAMIC_HEADER, FEATURE_TEMPORARY, FORMAT_VERSION, SECTOR, VHD_EPOCH_UNIX, diskTypeName, fourccText, type DiskTypeName, type VhdFooter } from './layout.js';
+import { BAT_UNUSED, DYNAMIC_HEADER, FEATURE_TEMPORARY, FOOTER, FORMAT_VERSION, SECTOR, VHD_EPOCH_UNIX, diskTypeName, fourccText, type DiskTypeName, type VhdFooter } from './layout.js';
 import { openParent, parentNames, type ParentName } from './parent.js';
 import { sectorPresent, sectorRunEnd } from './sector-bitmap.js';
 
@@ -141,7 +141,7 @@ export async function readVhdBasics(source: ByteSource, size: number, file: stri
     throw new CorruptImageError(`disk type ${footer.diskType} is not fixed (2), dynamic (3) or differencing (4)`, {
       file,
       field: 'diskType',
-      offset: chosen.at + 60,
+      offset: chosen.at + FOOTER.offsetOf('diskType'),
     });
   }
   if (footer.formatVersion !== FORMAT_VERSION) {
@@ -152,7 +152,7 @@ export async function readVhdBasics(source: ByteSource, size: number, file: stri
     throw new UnsupportedFeatureError(`virtual size of ${decided.sectors} sectors exceeds the VHD maximum of 2040 GiB`, {
       file,
       field: decided.source === 'chs' ? 'cylinders' : 'currentSize',
-      offset: chosen.at + (decided.source === 'chs' ? 56 : 48),
+      offset: chosen.at + FOOTER.offsetOf(decided.source === 'chs' ? 'cylinders' : 'currentSize'),
     });
   }
   const virtualSize = decided.sectors * SECTOR;
@@ -161,7 +161,7 @@ export async function readVhdBasics(source: ByteSource, size: number, file: stri
     throw new TruncatedImageError(`fixed VHD of ${virtualSize} bytes needs ${virtualSize} bytes of data before its footer, but the footer is at ${chosen.endAt}`, {
       file,
       field: 'currentSize',
-      offset: chosen.at + 48,
+      offset: chosen.at + FOOTER.offsetOf('currentSize'),
     });
   }
   return { chosen, subformat, virtualSize, sizeSource: decided.source };

@@ -13,7 +13,8 @@
  */
 import { CorruptImageError, UnsupportedFeatureError, UsageError } from '../../errors.js';
 import { ceilDiv, roundUp } from '../shared/bounds.js';
-import { checkShrink, targetSize, withImageFile, writeZeros, copyWithin, type ImageFile, type ResizeOptions, type ResizeResult, type ResizeTarget } from '../shared/resize.js';
+import { checkShrink, targetSize, withImageFile, writeZeros, copyWithin, type ImageFile } from '../shared/resize.js';
+import type { ResizeOptions, ResizeResult, ResizeTarget } from '../types.js';
 import { readDynamicLayout, MAX_TABLE_ENTRIES, type DynamicLayout } from './dynamic.js';
 import { readVhdBasics } from './reader.js';
 import { CURRENT_SIZE_CREATORS, createGeometry, type CreateGeometry } from './geometry.js';
@@ -46,7 +47,7 @@ export async function resizeVhd(path: string, target: ResizeTarget, opts: Resize
     }
     const footer = chosen.footer;
     if (type === 'differencing') {
-      throw new UnsupportedFeatureError('differencing VHDs are not resized: their size follows their parent', { file, field: 'diskType', offset: chosen.at + 60 });
+      throw new UnsupportedFeatureError('differencing VHDs are not resized: their size follows their parent', { file, field: 'diskType', offset: chosen.at + FOOTER.offsetOf('diskType') });
     }
     const requested = targetSize(target, oldSize, file);
     // Readers size this image by current_size (creator rule): keep the size exact, as create's force_size does.

@@ -94,12 +94,12 @@ export function buildDescriptor(opts: VmdkOptions, virtualSize: number, createTy
   };
 }
 
-function chooseSubformat(opts: VmdkOptions, spec: CreateSpec): Subformat {
+function chooseSubformat(opts: VmdkOptions, spec: CreateSpec, toPipe: boolean): Subformat {
   if (spec.compress && opts.subformat !== undefined && opts.subformat !== 'streamOptimized') {
     throw new UsageError(`compression (-c) applies to subformat=streamOptimized only, not ${opts.subformat}`, { field: 'subformat' });
   }
-  // -c alone asks for the one compressed VMDK there is.
-  return opts.subformat ?? (spec.compress ? 'streamOptimized' : 'monolithicSparse');
+  // -c alone asks for the one compressed VMDK there is; a pipe takes the one VMDK written in one pass.
+  return opts.subformat ?? (spec.compress || toPipe ? 'streamOptimized' : 'monolithicSparse');
 }
 
 /** The name the descriptor gives the output itself (for monolithic files). */
@@ -123,7 +123,7 @@ export async function createVmdk(sink: ByteSink, spec: CreateSpec): Promise<Imag
 
 async function createVmdkWriter(sink: ByteSink, spec: CreateSpec): Promise<ImageWriter> {
   const opts = parseDriverOptions(vmdkOptions, 'vmdk', spec.options);
-  const subformat = chooseSubformat(opts, spec);
+  const subformat = chooseSubformat(opts, spec, !sink.seekable);
   if (!Number.isSafeInteger(spec.virtualSize) || spec.virtualSize < 0) throw new UsageError(`invalid virtual size ${spec.virtualSize}`);
   // Sizes are whole sectors (QEMU rounds up the same way).
   const capacity = ceilDiv(spec.virtualSize, SECTOR);

@@ -17,6 +17,8 @@ export const vmdkDriver: FormatDriver = {
   capabilities: { read: true, write: true, streamRead: true, streamWrite: true, compression: true, backing: true },
   optionsSchema: vmdkOptions,
   probe: probeVmdk,
+  // Only a streamOptimized VMDK is laid out in one forward pass; a sparse one is spooled.
+  streamReadable: (p) => p.subformat === 'streamOptimized',
   open: openVmdk,
   create: createVmdk,
   recreateOptions: recreateVmdkOptions,

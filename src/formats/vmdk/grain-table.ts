@@ -260,7 +260,7 @@ export class GrainTableExtent implements ExtentReader {
     const m = GRAIN_MARKER.parse(buf, { file: this.c.source.name, base: bufBase }, at);
     const maxData = 2 * this.grainBytes;
     if (m.size === 0 || m.size > maxData) {
-      throw new CorruptImageError(`grain marker size ${m.size} is invalid (1..${maxData})`, { file: this.c.source.name, field: 'grain marker size', offset: pos + 8 });
+      throw new CorruptImageError(`grain marker size ${m.size} is invalid (1..${maxData})`, { file: this.c.source.name, field: 'grain marker size', offset: pos + GRAIN_MARKER.offsetOf('size') });
     }
     const from = at + GRAIN_MARKER.size;
     // Only a hand-made grain larger than zlib's bound reaches past what the group read.

@@ -5,12 +5,12 @@
  */
 import type { ProbeInput, ProbeResult } from '../types.js';
 import { textUntilNul, u32leAt } from '../shared/text.js';
-import { COMPRESSION_DEFLATE, COWD_MAGIC_LE, SECTOR, SPARSE_MAGIC_LE } from './layout.js';
+import { COMPRESSION_DEFLATE, COWD_MAGIC_LE, SECTOR, SPARSE_HEADER, SPARSE_MAGIC_LE } from './layout.js';
 
 const CREATE_TYPE = /^\s*createType\s*=\s*"([^"]*)"/m;
-/** Offsets in the sparse header (layout.ts SPARSE_HEADER), read without parsing the whole record. */
-const DESCRIPTOR_OFFSET_AT = 28;
-const COMPRESS_ALGORITHM_AT = 77;
+/** Fields of the sparse header read without parsing the whole record (a probe sees a partial head). */
+const DESCRIPTOR_OFFSET_AT = SPARSE_HEADER.offsetOf('descriptorOffset');
+const COMPRESS_ALGORITHM_AT = SPARSE_HEADER.offsetOf('compressAlgorithm');
 
 /**
  * QEMU's descriptor probe: skip comment and blank lines; the first real line must be exactly
