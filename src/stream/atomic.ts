@@ -103,14 +103,25 @@ export function removeLiveTempFiles(): void {
 }
 
 let installed = false;
-/** On SIGINT/SIGTERM/SIGHUP: remove temporary outputs, then exit with 128+signal as shells expect. */
+/**
+ * On SIGINT/SIGTERM/SIGHUP: remove temporary outputs, then die of the same signal, as a process
+ * without handlers would (shells report 128+signal). Not process.exit(): it joins the libuv
+ * threads, and one blocked in a system call (open() of a FIFO, a read from a hung NFS server) makes
+ * it wait for ever. A signal whose default action is to terminate ends the process whatever its
+ * threads do. process.exit() remains only for a process that ignores the signal by default (PID 1
+ * in a container).
+ */
 export function installCleanupHandlers(): void {
   if (installed) return;
   installed = true;
   const codes: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
-  for (const sig of Object.keys(codes) as NodeJS.Signals[]) {
+  const signals = Object.keys(codes) as NodeJS.Signals[];
+  for (const sig of signals) {
     process.on(sig, () => {
       removeLiveTempFiles();
+      // Without listeners Node restores the default disposition, so the signal raised again kills.
+      for (const s of signals) process.removeAllListeners(s);
+      process.kill(process.pid, sig);
       process.exit(codes[sig]);
     });
   }
