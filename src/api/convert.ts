@@ -3,7 +3,6 @@
  * format on an atomic output, run the copy engine, commit. The CLI's convert is a thin layer
  * over this. Converting into an existing image (-n) is in convert-into.ts.
  */
-import { realpathSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { UnsupportedFeatureError, UsageError } from '../errors.js';
@@ -12,6 +11,8 @@ import { openImage, openSource } from '../formats/open.js';
 import { parseDriverOptions, optionRecord } from '../formats/shared/options.js';
 import type { FormatDriver, ImageReader, ImageWriter } from '../formats/types.js';
 import { AtomicOutput } from '../stream/atomic.js';
+// Device and inode, not paths: a hard link to a backing file is that file.
+import { sameFile } from '../stream/file-identity.js';
 import { copyImage, type BaseImage, type CopyProgress, type CopyStats } from '../stream/copy.js';
 import { retryingSink, type RetryPolicy } from '../stream/retry.js';
 import { StreamSink, type ByteSink } from '../stream/sink.js';
@@ -84,14 +85,6 @@ export function outputDriverFor(output: string, format: string | undefined): For
   if (format) return byName(format);
   if (output === '-') return byName('raw');
   return byExtension(output) ?? byName('raw');
-}
-
-function sameFile(a: string, b: string): boolean {
-  try {
-    return realpathSync(a) === realpathSync(b);
-  } catch {
-    return resolve(a) === resolve(b);
-  }
 }
 
 /**

@@ -2,10 +2,9 @@
  * Opening an image by path: detect (or take the given format), open through the driver, and let
  * the driver open the files it names (backing files, extents) through the same policy.
  */
-import { realpathSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { LimitExceededError, UnsupportedFeatureError, UsageError, CorruptImageError } from '../errors.js';
 import { FileSource, type ByteSource } from '../stream/source.js';
+import { fileKey } from '../stream/file-identity.js';
 import { retryingSource, type RetryPolicy } from '../stream/retry.js';
 import { byName } from './registry.js';
 import { detectSource } from './detect.js';
@@ -31,13 +30,8 @@ export interface OpenOptions {
   parallelism?: number;
 }
 
-function canonical(path: string): string {
-  try {
-    return realpathSync(path);
-  } catch {
-    return resolve(path);
-  }
-}
+/** A chain loops when a file comes back under any name: a hard link too (device and inode). */
+const canonical = fileKey;
 
 async function openWithDriver(source: ByteSource, format: string | undefined, ctx: OpenContext): Promise<ImageReader> {
   let driver: FormatDriver;
