@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, unlinkSync } from 'node:fs';
-import { link, open, rename, unlink, stat } from 'node:fs/promises';
+import { link, lstat, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { OutputExistsError, toIoError } from '../errors.js';
 import { FileSink, type ByteSink } from './sink.js';
@@ -48,8 +48,9 @@ export class AtomicOutput {
 
   /** Adds another file that is committed or discarded together with the first (split extents). */
   async add(path: string): Promise<ByteSink> {
-    // Early, so a conversion does not run for nothing; commit() checks again, atomically.
-    if (!this.force && (await stat(path).then(() => true, () => false))) throw exists(path);
+    // Early, so a conversion does not run for nothing; commit() checks again, atomically. lstat:
+    // a dangling symlink is a name link() will not replace either.
+    if (!this.force && (await lstat(path).then(() => true, () => false))) throw exists(path);
     const temp = tempNameFor(path);
     live.add(temp);
     try {

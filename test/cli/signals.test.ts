@@ -5,10 +5,11 @@
  * alive until SIGKILL.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { guestkit } from '../helpers/cli.js';
 import { qcow2Naming } from '../helpers/named-files.js';
 import { workDir } from '../helpers/work.js';
 
@@ -57,6 +58,18 @@ describe('signals and FIFOs', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/fifo: is a FIFO \(named pipe\), not a regular file or block device/);
     expect(performance.now() - t0).toBeLessThan(10_000);
+  });
+
+  it("convert with a FIFO as SRC is refused at once and points at '-', through which the same bytes convert", () => {
+    const out = join(dir, 'from-fifo.raw');
+    const refused = guestkit(['convert', '-O', 'raw', join(dir, 'fifo'), out]);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/fifo: is a FIFO \(named pipe\).*give '-' and redirect the pipe/);
+    expect(readdirSync(dir).filter((f) => f.includes('from-fifo'))).toEqual([]);
+    const data = Buffer.alloc(1 << 20, 0x6b);
+    const piped = guestkit(['convert', '-f', 'raw', '-O', 'raw', '-', out], { input: data });
+    expect(piped.status, piped.stderr).toBe(0);
+    expect(readFileSync(out).equals(data)).toBe(true);
   });
 
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {

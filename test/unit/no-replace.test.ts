@@ -4,7 +4,7 @@
  * Now the final name is made with link(), which fails when the name exists.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { convert } from '../../src/api/convert.js';
@@ -62,6 +62,13 @@ describe('an existing output is never replaced without --force, even one that ap
     }
     expect(digest(readFileSync(output))).toBe(digest(readFileSync(sources[won[0]])));
     expect(leftovers('race.raw')).toEqual([]);
+  });
+
+  it('a dangling symlink is an existing name: refused at start, not after the work', async () => {
+    const path = join(dir, 'dangling.raw');
+    symlinkSync('nowhere', path);
+    await expect(AtomicOutput.create(path)).rejects.toBeInstanceOf(OutputExistsError);
+    expect(leftovers('dangling.raw')).toEqual([]);
   });
 
   it('with --force the later commit replaces the file', async () => {
