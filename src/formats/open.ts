@@ -5,6 +5,7 @@
 import { LimitExceededError, UnsupportedFeatureError, UsageError, CorruptImageError } from '../errors.js';
 import { FileSource, type ByteSource } from '../stream/source.js';
 import { fileKey } from '../stream/file-identity.js';
+import { openedInside } from './shared/paths.js';
 import { retryingSource, type RetryPolicy } from '../stream/retry.js';
 import { byName } from './registry.js';
 import { detectSource } from './detect.js';
@@ -52,7 +53,8 @@ const openChild: OpenContext['openImage'] = async (path, format, parent) => {
   if (parent.chain.includes(key)) {
     throw new CorruptImageError(`backing chain loops back to ${path}`, { file: parent.file, field: 'backing file' });
   }
-  const source = retryingSource(await FileSource.open(path));
+  const confined = parent.path ? openedInside(path, { referrer: parent.path, what: 'backing file', allowOutside: parent.allowOutside }) : undefined;
+  const source = retryingSource(await FileSource.open(path, path, confined));
   const ctx: OpenContext = { ...parent, file: path, path, depth, chain: [...parent.chain, key] };
   try {
     return await openWithDriver(source, format, ctx);

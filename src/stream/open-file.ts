@@ -41,11 +41,14 @@ function requireImageFile(st: Stats, name: string): ImageFileKind {
   throw new IoError(`is a ${kind}, not a regular file or block device; refused without opening it${hint}`, { file: name, errno: 'EFTYPE' });
 }
 
+/** Called with what was opened, before it is used; throws to refuse it (path confinement). */
+export type OpenedCheck = (opened: Stats) => void;
+
 /**
  * Opens `path` for reading (or reading and writing, `r+`) when it is a regular file or a block
  * device; `name` is how messages call it.
  */
-export async function openImageFile(path: string, name = path, mode: 'r' | 'r+' = 'r'): Promise<OpenedImageFile> {
+export async function openImageFile(path: string, name = path, mode: 'r' | 'r+' = 'r', check?: OpenedCheck): Promise<OpenedImageFile> {
   let before: Stats;
   try {
     before = await stat(path);
@@ -63,6 +66,7 @@ export async function openImageFile(path: string, name = path, mode: 'r' | 'r+' 
   try {
     const stats = await fh.stat();
     const kind = requireImageFile(stats, name);
+    check?.(stats);
     return { fh, stats, kind };
   } catch (e) {
     await fh.close().catch(() => {});

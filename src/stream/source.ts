@@ -7,7 +7,7 @@
 import { readFile, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { IoError, TruncatedImageError, UsageError, toIoError } from '../errors.js';
-import { openImageFile } from './open-file.js';
+import { openImageFile, type OpenedCheck } from './open-file.js';
 
 export interface ByteSource {
   /** Name for messages. */
@@ -60,9 +60,9 @@ export class FileSource implements ByteSource {
     readonly size: number,
   ) {}
 
-  static async open(path: string, name = path): Promise<FileSource> {
+  static async open(path: string, name = path, check?: OpenedCheck): Promise<FileSource> {
     // Refuses FIFOs, directories and character devices before opening them (open-file.ts).
-    const { fh, stats: st } = await openImageFile(path, name);
+    const { fh, stats: st } = await openImageFile(path, name, 'r', check);
     try {
       return new FileSource(name, fh, st.isBlockDevice() ? await blockDeviceSize(st.rdev, name) : st.size);
     } catch (e) {

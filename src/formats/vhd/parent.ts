@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { posix } from 'node:path';
 import { ConfinementError, CorruptImageError, GuestkitError, IoError, UsageError } from '../../errors.js';
 import { FileSource, type ByteSource } from '../../stream/source.js';
-import { resolveConfined } from '../shared/paths.js';
+import { openedInside, resolveConfined, type ConfineOptions } from '../shared/paths.js';
 import { formatUuid, uuidEqual } from '../shared/uuid.js';
 import type { ImageReader, OpenContext } from '../types.js';
 import { readFooter } from './footer.js';
@@ -173,8 +173,8 @@ export interface HasUniqueId {
 const hasUniqueId = (r: ImageReader): r is ImageReader & HasUniqueId => (r as Partial<HasUniqueId>).uniqueId instanceof Uint8Array;
 
 /** The unique id in the footer of the VHD at `path`, read without opening anything it names. */
-async function footerUniqueId(path: string): Promise<Uint8Array> {
-  const source = await FileSource.open(path);
+async function footerUniqueId(path: string, confine: ConfineOptions): Promise<Uint8Array> {
+  const source = await FileSource.open(path, path, openedInside(path, confine));
   try {
     return (await readFooter(source, source.size, path, [])).footer.uniqueId;
   } finally {
@@ -216,8 +216,9 @@ export async function openParent(
   for (const name of names) {
     for (const candidate of name.candidates) {
       let path: string;
+      const confine = { referrer: ctx.path, what: 'parent locator', allowOutside: ctx.allowOutside };
       try {
-        path = resolveConfined(candidate, { referrer: ctx.path, what: 'parent locator', allowOutside: ctx.allowOutside });
+        path = resolveConfined(candidate, confine);
       } catch (e) {
         if (e instanceof ConfinementError || e instanceof UsageError) {
           refusal ??= e;
@@ -233,7 +234,7 @@ export async function openParent(
       // level made the search exponential in the depth (two candidates per level: 2^depth opens).
       let id: Uint8Array;
       try {
-        id = await footerUniqueId(path);
+        id = await footerUniqueId(path, confine);
       } catch (e) {
         if (!(e instanceof GuestkitError)) throw e;
         unusable ??= e;
