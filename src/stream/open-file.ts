@@ -36,7 +36,7 @@ function requireImageFile(st: Stats, name: string): ImageFileKind {
   const kind = kindOf(st);
   if (kind === 'file' || kind === 'block device') return kind;
   if (kind === 'directory') throw new IoError('is a directory, not an image file', { file: name, errno: 'EISDIR' });
-  const hint = kind === 'FIFO (named pipe)' ? "; to read an image from a pipe, give '-' and redirect the pipe to standard input" : '';
+  const hint = kind === 'FIFO (named pipe)' ? " (images are read from a pipe only as '-', standard input)" : '';
   // EFTYPE is BSD's "inappropriate file type"; Linux has no errno that says it.
   throw new IoError(`is a ${kind}, not a regular file or block device; refused without opening it${hint}`, { file: name, errno: 'EFTYPE' });
 }

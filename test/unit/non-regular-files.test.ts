@@ -52,7 +52,7 @@ describe('files that are not images are refused before they are opened', () => {
     const dir = folder();
     const err = await refusal(join(dir, 'fifo'));
     expect(err.file).toBe(join(dir, 'fifo'));
-    expect(err.message).toMatch(/give '-'/);
+    expect(err.message).toMatch(/only as '-', standard input/);
   });
 
   it('qcow2: a backing file that is a FIFO, or a device reached through a symlink', async () => {
