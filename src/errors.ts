@@ -61,6 +61,11 @@ export class UsageError extends GuestkitError {
   override readonly code: string = 'EUSAGE';
 }
 
+/** The output exists and --force (library: force) was not given; also when it appears while the output is written. */
+export class OutputExistsError extends UsageError {
+  override readonly code: string = 'EEXIST';
+}
+
 /** The operating system refused an operation; `errno` keeps the system code (EIO, ENOSPC, …). */
 export class IoError extends GuestkitError {
   override readonly code: string = 'EIO';

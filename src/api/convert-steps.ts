@@ -7,7 +7,7 @@ import { UsageError } from '../errors.js';
 import { byExtension, byName, fallbackDriver } from '../formats/registry.js';
 import { openImage } from '../formats/open.js';
 import { openPipe } from '../formats/open-pipe.js';
-import { realPathOr } from '../formats/shared/real-path.js';
+import { sameFile } from '../stream/file-identity.js';
 import type { FormatDriver, ImageReader, ImageWriter } from '../formats/types.js';
 import { AtomicOutput } from '../stream/atomic.js';
 import { copyImage, type BaseImage, type CopyProgress, type CopyStats } from '../stream/copy.js';
@@ -78,9 +78,8 @@ export function outputDriverFor(output: string, format: string | undefined): For
   return byExtension(output) ?? fallbackDriver();
 }
 
-export function sameFile(a: string, b: string): boolean {
-  return realPathOr(a) === realPathOr(b);
-}
+// Device and inode, not paths: a hard link to a backing file is that file.
+export { sameFile };
 
 /** Standard input, read from the pipe or spooled first as its format needs (formats/open-pipe.ts). */
 async function openStdin(opts: ConvertOptions): Promise<ImageReader> {

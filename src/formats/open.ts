@@ -4,10 +4,11 @@
  */
 import { LimitExceededError, UnsupportedFeatureError, UsageError, CorruptImageError } from '../errors.js';
 import { FileSource, type ByteSource } from '../stream/source.js';
+import { fileKey } from '../stream/file-identity.js';
+import { openedInside } from './shared/paths.js';
 import { retryingSource, type RetryPolicy } from '../stream/retry.js';
 import { byName } from './registry.js';
 import { detectSource } from './detect.js';
-import { realPathOr } from './shared/real-path.js';
 import type { FormatDriver, ImageReader, OpenContext } from './types.js';
 
 /** Deeper chains than this are refused: real chains are a handful of snapshots deep, loops are endless. */
@@ -30,6 +31,9 @@ export interface OpenOptions {
   parallelism?: number;
 }
 
+/** A chain loops when a file comes back under any name: a hard link too (device and inode). */
+const canonical = fileKey;
+
 async function openWithDriver(source: ByteSource, format: string | undefined, ctx: OpenContext): Promise<ImageReader> {
   let driver: FormatDriver;
   if (format) driver = byName(format);
@@ -45,11 +49,12 @@ const openChild: OpenContext['openImage'] = async (path, format, parent) => {
   if (depth > MAX_CHAIN_DEPTH) {
     throw new LimitExceededError(`backing chain is deeper than ${MAX_CHAIN_DEPTH} images`, { file: parent.file, field: 'backing chain' });
   }
-  const key = realPathOr(path);
+  const key = canonical(path);
   if (parent.chain.includes(key)) {
     throw new CorruptImageError(`backing chain loops back to ${path}`, { file: parent.file, field: 'backing file' });
   }
-  const source = retryingSource(await FileSource.open(path));
+  const confined = parent.path ? openedInside(path, { referrer: parent.path, what: 'backing file', allowOutside: parent.allowOutside }) : undefined;
+  const source = retryingSource(await FileSource.open(path, path, confined));
   const ctx: OpenContext = { ...parent, file: path, path, depth, chain: [...parent.chain, key] };
   try {
     return await openWithDriver(source, format, ctx);
@@ -67,7 +72,7 @@ export function rootContext(file: string, path: string | undefined, opts: OpenOp
     openBacking: opts.openBacking ?? true,
     parallelism: opts.parallelism,
     depth: 0,
-    chain: path ? [realPathOr(path)] : [],
+    chain: path ? [canonical(path)] : [],
     openImage: openChild,
   };
 }

@@ -4,9 +4,10 @@
  * reader that needs to seek fails with one clear message instead of hanging or misreading.
  * Reads are exact: fewer bytes than asked is a TruncatedImageError naming file and offset.
  */
-import { open as fsOpen, readFile, type FileHandle } from 'node:fs/promises';
+import { readFile, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { IoError, TruncatedImageError, UsageError, toIoError } from '../errors.js';
+import { openImageFile, type OpenedCheck } from './open-file.js';
 
 export interface ByteSource {
   /** Name for messages. */
@@ -59,16 +60,10 @@ export class FileSource implements ByteSource {
     readonly size: number,
   ) {}
 
-  static async open(path: string, name = path): Promise<FileSource> {
-    let fh: FileHandle;
+  static async open(path: string, name = path, check?: OpenedCheck): Promise<FileSource> {
+    // Refuses FIFOs, directories and character devices before opening them (open-file.ts).
+    const { fh, stats: st } = await openImageFile(path, name, 'r', check);
     try {
-      fh = await fsOpen(path, 'r');
-    } catch (e) {
-      throw toIoError(e, name, 'open');
-    }
-    try {
-      const st = await fh.stat();
-      if (st.isDirectory()) throw new IoError('is a directory, not an image file', { file: name, errno: 'EISDIR' });
       return new FileSource(name, fh, st.isBlockDevice() ? await blockDeviceSize(st.rdev, name) : st.size);
     } catch (e) {
       await fh.close().catch(() => {});

@@ -14,7 +14,7 @@ import { retryingSource } from '../../stream/retry.js';
 import { FileSource, type ByteSource } from '../../stream/source.js';
 import { LruCache } from '../shared/lru.js';
 import { MappedReader, type Mapping } from '../shared/mapped-reader.js';
-import { resolveConfined } from '../shared/paths.js';
+import { openedInside, resolveConfined } from '../shared/paths.js';
 import type { Extent, FormatInfo, ImageReader, OpenContext } from '../types.js';
 import { bitmapInfo, readBitmapDirectory, type BitmapRecord } from './bitmaps.js';
 import { decompressCluster, decompressClusterInto } from './compressed.js';
@@ -369,8 +369,9 @@ export async function openQcow2(source: ByteSource, ctx: OpenContext): Promise<Q
       // Resolved against the image's folder like a backing file (QEMU 7.2 opens a relative name
       // from its working directory; qemu-img create writes it that way too, so name it absolutely).
       if (!ctx.path) throw new UnsupportedFeatureError(`external data file '${name}' cannot be located for an image that is not a file`, { file, field: 'data file' });
-      const path = resolveConfined(name, { referrer: ctx.path, what: 'data file', allowOutside: ctx.allowOutside });
-      dataFile = { source: retryingSource(await FileSource.open(path)), path };
+      const confine = { referrer: ctx.path, what: 'data file', allowOutside: ctx.allowOutside };
+      const path = resolveConfined(name, confine);
+      dataFile = { source: retryingSource(await FileSource.open(path, path, openedInside(path, confine))), path };
     }
     if (header.backingFile !== undefined && ctx.openBacking) backing = await openQcow2Backing(header, ctx, ctx);
   } catch (e) {

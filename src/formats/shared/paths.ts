@@ -4,6 +4,7 @@
  * after following symlinks — unless the caller allows otherwise. A hostile image could otherwise
  * make us read /etc/shadow into a converted disk.
  */
+import { realpathSync, statSync, type Stats } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { ConfinementError, UsageError } from '../../errors.js';
 import { realPathOr } from './real-path.js';
@@ -38,4 +39,26 @@ export function resolveConfined(name: string, opts: ConfineOptions): string {
     );
   }
   return target;
+}
+
+/**
+ * The check FileSource.open runs on a file resolveConfined() accepted: the name is checked again
+ * *after* the open, and the file it names now must be the very file that was opened (device and
+ * inode). A symlink swapped to point outside between the check and the open is caught either way:
+ * still outside, or swapped back and naming another file. Undefined when outside is allowed.
+ */
+export function openedInside(path: string, opts: ConfineOptions): ((opened: Stats) => void) | undefined {
+  if (opts.allowOutside) return undefined;
+  return (opened) => {
+    resolveConfined(path, opts);
+    let now: Stats | undefined;
+    try {
+      now = statSync(path);
+    } catch {
+      // gone since the open: not the file that was opened
+    }
+    if (!now || now.dev !== opened.dev || now.ino !== opened.ino) {
+      throw new ConfinementError(`${opts.what} '${path}' was replaced while it was being opened; refused`, { file: opts.referrer, field: opts.what });
+    }
+  };
 }

@@ -10,10 +10,11 @@
 import { existsSync } from 'node:fs';
 import { posix } from 'node:path';
 import { ConfinementError, CorruptImageError, GuestkitError, IoError, UsageError } from '../../errors.js';
-import type { ByteSource } from '../../stream/source.js';
-import { resolveConfined } from '../shared/paths.js';
+import { FileSource, type ByteSource } from '../../stream/source.js';
+import { openedInside, resolveConfined, type ConfineOptions } from '../shared/paths.js';
 import { formatUuid, uuidEqual } from '../shared/uuid.js';
 import type { ImageReader, OpenContext } from '../types.js';
+import { readFooter } from './footer.js';
 import { fourccText, Platform, type VhdParentLocator } from './layout.js';
 
 /** Longest locator we read: a Windows path is at most 32 767 UTF-16 units. */
@@ -171,9 +172,29 @@ export interface HasUniqueId {
 }
 const hasUniqueId = (r: ImageReader): r is ImageReader & HasUniqueId => (r as Partial<HasUniqueId>).uniqueId instanceof Uint8Array;
 
+/** The unique id in the footer of the VHD at `path`, read without opening anything it names. */
+async function footerUniqueId(path: string, confine: ConfineOptions): Promise<Uint8Array> {
+  const source = await FileSource.open(path, path, openedInside(path, confine));
+  try {
+    return (await readFooter(source, source.size, path, [])).footer.uniqueId;
+  } finally {
+    await source.close();
+  }
+}
+
+function wrongId(path: string, id: Uint8Array | undefined, expected: Uint8Array, file: string, offset: number): CorruptImageError {
+  return new CorruptImageError(`parent ${path} has unique id ${id ? formatUuid(id, 'rfc') : '(none)'}, but the child expects ${formatUuid(expected, 'rfc')}`, {
+    file,
+    field: 'parentUuid',
+    offset,
+  });
+}
+
 /**
  * Opens the first candidate that exists, stays inside the child's folder (unless allowed) and
- * carries the unique id the child expects. Fails with the most telling reason otherwise.
+ * carries the unique id the child expects. Fails with the most telling reason otherwise. Each
+ * candidate costs one footer read; only the one that matches is opened, with its chain, so the
+ * work is linear in the chain's depth.
  */
 export async function openParent(
   names: ParentName[],
@@ -190,12 +211,14 @@ export async function openParent(
   const tried: string[] = [];
   let refusal: GuestkitError | undefined;
   let mismatch: GuestkitError | undefined;
+  let unusable: GuestkitError | undefined;
   const seen = new Set<string>();
   for (const name of names) {
     for (const candidate of name.candidates) {
       let path: string;
+      const confine = { referrer: ctx.path, what: 'parent locator', allowOutside: ctx.allowOutside };
       try {
-        path = resolveConfined(candidate, { referrer: ctx.path, what: 'parent locator', allowOutside: ctx.allowOutside });
+        path = resolveConfined(candidate, confine);
       } catch (e) {
         if (e instanceof ConfinementError || e instanceof UsageError) {
           refusal ??= e;
@@ -207,16 +230,29 @@ export async function openParent(
       seen.add(path);
       tried.push(path);
       if (!existsSync(path)) continue;
+      // The id first, from the footer alone: opening a wrong candidate's whole chain at every
+      // level made the search exponential in the depth (two candidates per level: 2^depth opens).
+      let id: Uint8Array;
+      try {
+        id = await footerUniqueId(path, confine);
+      } catch (e) {
+        if (!(e instanceof GuestkitError)) throw e;
+        unusable ??= e;
+        continue;
+      }
+      if (!uuidEqual(id, expectedUuid)) {
+        mismatch ??= wrongId(path, id, expectedUuid, ctx.file, uuidOffset);
+        continue;
+      }
       const reader = await ctx.openImage(path, 'vhd', ctx);
       if (hasUniqueId(reader) && uuidEqual(reader.uniqueId, expectedUuid)) return { reader, name, path };
-      mismatch ??= new CorruptImageError(
-        `parent ${path} has unique id ${hasUniqueId(reader) ? formatUuid(reader.uniqueId, 'rfc') : '(none)'}, but the child expects ${formatUuid(expectedUuid, 'rfc')}`,
-        { file: ctx.file, field: 'parentUuid', offset: uuidOffset },
-      );
+      // The file changed between the two reads of its footer.
+      mismatch ??= wrongId(path, hasUniqueId(reader) ? reader.uniqueId : undefined, expectedUuid, ctx.file, uuidOffset);
       await reader.close();
     }
   }
   if (mismatch) throw mismatch;
+  if (unusable) throw unusable;
   if (refusal && tried.length === 0) throw refusal;
   throw new IoError(`parent image not found (tried ${tried.length ? tried.join(', ') : 'no path'})${refusal ? `; also refused: ${refusal.detail}` : ''}`, {
     file: ctx.file,

@@ -11,7 +11,7 @@ import { dirname, isAbsolute, join } from 'node:path';
 import { CorruptImageError, LimitExceededError, UnsupportedFeatureError } from '../../errors.js';
 import { retryingSource } from '../../stream/retry.js';
 import { FileSource, type ByteSource } from '../../stream/source.js';
-import { resolveConfined } from '../shared/paths.js';
+import { openedInside, resolveConfined } from '../shared/paths.js';
 import { textUntilNul, u32leAt } from '../shared/text.js';
 import type { ImageReader, OpenContext } from '../types.js';
 import { openCowdExtent } from './cowd.js';
@@ -91,10 +91,11 @@ async function openExtent(e: DescriptorExtent, ctx: OpenContext, opened: Opened)
   if (e.type === 'VMFSRDM' || e.type === 'VMFSRAW' || e.type === 'SESPARSE') {
     throw new UnsupportedFeatureError(`${e.type} extents (line ${e.line}) are not supported`, where);
   }
-  const path = resolveConfined(e.fileName!, { referrer: ctx.path!, what: 'extent', allowOutside: ctx.allowOutside });
+  const confine = { referrer: ctx.path!, what: 'extent', allowOutside: ctx.allowOutside };
+  const path = resolveConfined(e.fileName!, confine);
   // Named as qemu-img names it: beside the descriptor as the user named that.
   const name = isAbsolute(e.fileName!) ? e.fileName! : join(dirname(ctx.file), e.fileName!);
-  const src = retryingSource(await FileSource.open(path, name));
+  const src = retryingSource(await FileSource.open(path, name, openedInside(path, confine)));
   opened.sources.push(src);
   opened.paths.push(path);
   if (e.type === 'FLAT' || e.type === 'VMFS') return { extent: new FlatExtent(src, length, e.offset ?? 0, e.type), warnings: [] };
