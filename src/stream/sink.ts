@@ -17,6 +17,24 @@ export interface ByteSink {
   /** Flushes to stable storage where that means anything. */
   sync(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * The image written here is to be fully allocated (convert -S 0, as qemu-img): writers store
+   * every unit, zeros included, and write zero bytes rather than leave holes.
+   */
+  readonly fullyAllocated?: boolean;
+}
+
+/** `sink`, marked so that the writers on it allocate everything (see ByteSink.fullyAllocated). */
+export function fullyAllocated(sink: ByteSink): ByteSink {
+  return {
+    name: sink.name,
+    seekable: sink.seekable,
+    fullyAllocated: true,
+    write: (offset, data) => sink.write(offset, data),
+    setLength: (length) => sink.setLength(length),
+    sync: () => sink.sync(),
+    close: () => sink.close(),
+  };
 }
 
 export class FileSink implements ByteSink {
