@@ -27,7 +27,13 @@ export class InFlight {
 
   /** Starts a job and keeps it until it settles; the promise returned already has a handler. */
   start<T>(job: () => Promise<T>): Promise<T> {
-    const p = observed(job);
+    let p: Promise<T>;
+    try {
+      p = job();
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    // This handler is the one the promise needs from the start.
     const settled = p.then(
       () => void this.running.delete(settled),
       () => void this.running.delete(settled),

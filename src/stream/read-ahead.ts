@@ -65,7 +65,9 @@ export class ReadAhead {
   /** The oldest read's bytes, once they are in; rejects with its failure (the others keep running until settle()). */
   async next(): Promise<ChunkBytes> {
     const read = this.queue.shift()!;
-    const [bytes, baseBytes] = await Promise.all([read.bytes, read.baseBytes]);
+    // Awaited one after the other (Promise.all costs ticks per chunk); both are tracked for settle() either way.
+    const bytes = await read.bytes;
+    const baseBytes = read.baseBytes && (await read.baseBytes);
     return { offset: read.offset, bytes, baseBytes, release: () => this.free.push(...read.buffers) };
   }
 
