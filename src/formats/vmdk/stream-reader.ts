@@ -210,7 +210,7 @@ export class VmdkStreamReader implements ImageReader {
     const buf = await this.source.readUpTo(at, SECTOR);
     if (buf.length < SECTOR) throw new TruncatedImageError('stream ends inside its footer', { file: this.file, field: 'footer', offset: at + buf.length });
     const f = SPARSE_HEADER.parse(buf, { file: this.file, base: at });
-    if ( f.magic !== SPARSE_MAGIC_LE || f.capacity !== this.g.header.capacity || f.grainSize !== this.g.header.grainSize) {
+    if (f.magic !== SPARSE_MAGIC_LE || f.capacity !== this.g.header.capacity || f.grainSize !== this.g.header.grainSize) {
       throw new CorruptImageError('stream footer does not repeat the header', { file: this.file, field: 'footer', offset: at });
     }
   }
