@@ -12,7 +12,7 @@ import type { FormatDriver, ImageReader, ImageWriter } from '../formats/types.js
 import { AtomicOutput } from '../stream/atomic.js';
 import { copyImage, type BaseImage, type CopyProgress, type CopyStats } from '../stream/copy.js';
 import { retryingSink, type RetryPolicy } from '../stream/retry.js';
-import type { ByteSink } from '../stream/sink.js';
+import { fullyAllocated, type ByteSink } from '../stream/sink.js';
 import { StreamSource, type ByteSource } from '../stream/source.js';
 
 export interface ConvertOptions {
@@ -128,7 +128,9 @@ export async function atomicSink(path: string, opts: ConvertOptions, force: bool
 
 /** The driver's writer for `content`, planned from its allocation map; side files join `output`. */
 export function createWriter(driver: FormatDriver, sink: ByteSink, output: AtomicOutput | undefined, content: ImageReader, options: unknown, opts: ConvertOptions, path: string | undefined): Promise<ImageWriter> {
-  return driver.create!(sink, {
+  // -S 0: every byte is written, holes and zeros included (qemu-img: fully allocated).
+  const mark = (s: ByteSink) => (opts.sparseSize === 0 ? fullyAllocated(s) : s);
+  return driver.create!(mark(sink), {
     virtualSize: content.virtualSize,
     options: options as Record<string, unknown>,
     compress: opts.compress,
@@ -136,7 +138,7 @@ export function createWriter(driver: FormatDriver, sink: ByteSink, output: Atomi
     path,
     file: opts.output,
     allocation: () => content.extents(),
-    openSideFile: output ? (p) => output.add(p) : undefined,
+    openSideFile: output ? async (p) => mark(await output.add(p)) : undefined,
   });
 }
 

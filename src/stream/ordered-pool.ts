@@ -3,6 +3,8 @@
  * results to `consume` strictly in submission order. `submit` waits while the pool is full: that is
  * the backpressure that keeps memory at `capacity` blocks.
  */
+import { observed } from './observed.js';
+
 export class OrderedPool<T> {
   private readonly queue: Array<{ job: Promise<T>; consume: (r: T) => Promise<void> | void }> = [];
   private failure: unknown;
@@ -13,8 +15,8 @@ export class OrderedPool<T> {
 
   async submit(start: () => Promise<T>, consume: (r: T) => Promise<void> | void): Promise<void> {
     if (this.failure) throw this.failure;
-    const job = start();
-    job.catch(() => {}); // observed when consumed; avoid an unhandled rejection meanwhile
+    // Consumed later, in order: it needs a handler now (observed.ts).
+    const job = observed(start);
     this.queue.push({ job, consume });
     while (this.queue.length >= this.capacity) await this.consumeOne();
   }

@@ -17,6 +17,24 @@ export interface ByteSink {
   /** Flushes to stable storage where that means anything. */
   sync(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * The image written here is to be fully allocated (convert -S 0, as qemu-img): writers store
+   * every unit, zeros included, and write zero bytes rather than leave holes.
+   */
+  readonly fullyAllocated?: boolean;
+}
+
+/** `sink`, marked so that the writers on it allocate everything (see ByteSink.fullyAllocated). */
+export function fullyAllocated(sink: ByteSink): ByteSink {
+  return {
+    name: sink.name,
+    seekable: sink.seekable,
+    fullyAllocated: true,
+    write: (offset, data) => sink.write(offset, data),
+    setLength: (length) => sink.setLength(length),
+    sync: () => sink.sync(),
+    close: () => sink.close(),
+  };
 }
 
 export class FileSink implements ByteSink {
@@ -78,22 +96,53 @@ export async function writeZeros(sink: ByteSink, offset: number, length: number)
   }
 }
 
-/** A forward-only sink over a Node Writable (stdout). Awaiting each write is its backpressure. */
+/** Streams an image is being written to right now (see imageInProgress). */
+const imageStreams = new Set<Writable>();
+
+/**
+ * Whether an image is being written to `stream` and is not complete yet. A reader that goes away
+ * early from text output (`map | head`) got what it wanted; from an image it did not, and the
+ * command must fail (the StreamSink reports it).
+ */
+export function imageInProgress(stream: Writable): boolean {
+  return imageStreams.has(stream);
+}
+
+/**
+ * A forward-only sink over a Node Writable (stdout). Awaiting each write is its backpressure.
+ * A write that fails (the reader closed the pipe: EPIPE) fails every later write and close(), so
+ * an image cut short can never end in success, even when the failing write had been buffered.
+ */
 export class StreamSink implements ByteSink {
   readonly seekable = false;
   private position = 0;
+  private failure: IoError | undefined;
   constructor(
     private readonly stream: Writable,
     readonly name = '<stdout>',
-  ) {}
+  ) {
+    imageStreams.add(stream);
+  }
+
+  private failed(e: unknown, at: number): IoError {
+    const errno = (e as NodeJS.ErrnoException)?.code;
+    if (errno === 'EPIPE' || errno === 'ERR_STREAM_DESTROYED' || errno === 'ERR_STREAM_WRITE_AFTER_END') {
+      this.failure ??= new IoError('the reader closed the pipe before the image was complete', { file: this.name, offset: at, errno: 'EPIPE', cause: e });
+    } else {
+      this.failure ??= toIoError(e, this.name, 'write', at) as IoError;
+    }
+    return this.failure;
+  }
 
   private push(data: Uint8Array): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    const at = this.position;
     return new Promise((resolve, reject) => {
-      const ok = this.stream.write(data, (e) => (e ? reject(toIoError(e, this.name, 'write', this.position)) : undefined));
+      const ok = this.stream.write(data, (e) => (e ? reject(this.failed(e, at)) : undefined));
       this.position += data.length;
       if (ok) resolve();
       else {
-        const onError = (e: Error) => reject(toIoError(e, this.name, 'write', this.position));
+        const onError = (e: Error) => reject(this.failed(e, at));
         this.stream.once('error', onError);
         this.stream.once('drain', () => {
           this.stream.off('error', onError);
@@ -125,9 +174,30 @@ export class StreamSink implements ByteSink {
 
   async sync(): Promise<void> {}
 
+  /** Resolves once every byte has been handed to the pipe; rejects if any write failed. */
   async close(): Promise<void> {
-    if (this.stream === process.stdout) return;
-    await new Promise<void>((r) => this.stream.end(r));
+    try {
+      // Writes the stream buffered report their failure only when they are flushed.
+      if (!this.failure && this.stream.writableLength > 0 && !this.stream.destroyed) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            this.stream.off('drain', done);
+            this.stream.off('error', onError);
+            resolve();
+          };
+          const onError = (e: Error) => {
+            this.failed(e, this.position);
+            done();
+          };
+          this.stream.once('drain', done);
+          this.stream.once('error', onError);
+        });
+      }
+      if (this.failure) throw this.failure;
+      if (this.stream !== process.stdout) await new Promise<void>((r) => this.stream.end(r));
+    } finally {
+      imageStreams.delete(this.stream);
+    }
   }
 }
 

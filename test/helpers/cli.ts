@@ -11,7 +11,7 @@ const DIST = `${ROOT}dist/cli/bin.js`;
 const TSX = `${ROOT}node_modules/tsx/dist/cli.mjs`;
 const SRC = `${ROOT}src/cli/bin.ts`;
 // Fall back to running the sources through tsx when the build is absent (vitest run directly).
-const ARGS = existsSync(DIST) && process.env.GUESTKIT_CLI_FROM_SOURCE !== '1' ? [DIST] : [TSX, SRC];
+export const CLI_ARGS = existsSync(DIST) && process.env.GUESTKIT_CLI_FROM_SOURCE !== '1' ? [DIST] : [TSX, SRC];
 
 export interface CliResult {
   status: number;
@@ -20,12 +20,12 @@ export interface CliResult {
 }
 
 export function guestkit(args: string[], opts: { input?: Buffer | string; cwd?: string } = {}): CliResult {
-  const r = spawnSync(process.execPath, [...ARGS, ...args], { cwd: opts.cwd, input: opts.input, encoding: 'utf8', maxBuffer: 1 << 30 });
+  const r = spawnSync(process.execPath, [...CLI_ARGS, ...args], { cwd: opts.cwd, input: opts.input, encoding: 'utf8', maxBuffer: 1 << 30 });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** Same, with stdout as bytes (for image data written to a pipe). */
 export function guestkitBinary(args: string[], opts: { input?: Buffer; cwd?: string } = {}): { status: number; stdout: Buffer; stderr: string } {
-  const r = spawnSync(process.execPath, [...ARGS, ...args], { cwd: opts.cwd, input: opts.input, maxBuffer: 1 << 30 });
+  const r = spawnSync(process.execPath, [...CLI_ARGS, ...args], { cwd: opts.cwd, input: opts.input, maxBuffer: 1 << 30 });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.toString() };
 }

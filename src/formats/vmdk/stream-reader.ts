@@ -6,6 +6,9 @@
  * map. Markers are read forward from the header's overHead; compressed grains wait in a queue until
  * a read asks for them; GT, GD and footer metadata is skipped (the footer is checked).
  *
+ * A pipe that closes early must not pass for a stream's end: see stream-end.ts for what ends a
+ * stream. Reading the last byte of the disk (read() or extents()) reads on to that end.
+ *
  * Memory stays bounded: read() consumes the queue in increasing order and drops what lies behind;
  * extents() looks ahead at most LOOKAHEAD_BYTES of compressed grains. Past that point it cannot
  * know where the holes are without holding more data, so it reports the rest of the disk as data;
@@ -20,6 +23,7 @@ import { parseDescriptor, type Descriptor } from './descriptor.js';
 import { inflateGrain, inflateGrainInto } from './grain-codec.js';
 import { diskInfo } from './info.js';
 import {
+  GD_AT_END,
   GRAIN_CACHE_ENTRIES,
   GRAIN_MARKER,
   MARKER_EOS,
@@ -33,6 +37,7 @@ import {
   tableSectors,
 } from './layout.js';
 import { checkSparseHeader, type SparseGeometry } from './sparse.js';
+import { lastListedGrain } from './stream-end.js';
 
 /** Compressed bytes extents() may hold while looking for the next hole. */
 export const LOOKAHEAD_BYTES = 32 * 1024 * 1024;
@@ -60,15 +65,20 @@ export async function openStreamReader(source: ByteSource, ctx: OpenContext): Pr
     );
   }
   let descriptor: Descriptor | undefined;
+  let readTo = SECTOR;
   if (h.descriptorOffset > 0 && h.descriptorSize > 0) {
     const len = Math.min(h.descriptorSize * SECTOR, MAX_DESCRIPTOR_BYTES);
-    const text = textUntilNul(await source.readUpTo(h.descriptorOffset * SECTOR, len));
+    readTo = h.descriptorOffset * SECTOR + len;
+    const bytes = await source.readUpTo(h.descriptorOffset * SECTOR, len);
+    // Grains follow the descriptor: a stream that ends inside it was cut short.
+    if (bytes.length < len) throw new TruncatedImageError('stream ends inside its descriptor', { file: ctx.file, field: 'descriptor', offset: h.descriptorOffset * SECTOR + bytes.length });
+    const text = textUntilNul(bytes);
     if (text.trim() !== '') descriptor = parseDescriptor(text, { file: ctx.file, base: h.descriptorOffset * SECTOR, embedded: true });
   }
   if (descriptor?.parentFileNameHint !== undefined) {
     throw new UnsupportedFeatureError('a delta VMDK read from a pipe cannot locate its parent', { file: ctx.file, field: 'parentFileNameHint' });
   }
-  return new VmdkStreamReader(source, g, descriptor, ctx.file);
+  return new VmdkStreamReader(source, g, descriptor, ctx.file, await lastListedGrain(source, g, readTo));
 }
 
 export class VmdkStreamReader implements ImageReader {
@@ -83,6 +93,7 @@ export class VmdkStreamReader implements ImageReader {
   /** Every grain with a lower index has been seen. */
   private known = 0;
   private ended = false;
+  private footerSeen = false;
   /** Grains below this index were dropped: asking for them again means going backwards. */
   private lowWater = 0;
   private lock: Promise<unknown> = Promise.resolve();
@@ -95,6 +106,8 @@ export class VmdkStreamReader implements ImageReader {
     private readonly g: SparseGeometry,
     private readonly descriptor: Descriptor | undefined,
     private readonly file: string,
+    /** Where the header region's tables put the last grain (stream-end.ts); undefined: the stream needs its end marker. */
+    private readonly lastGrainAt?: number,
   ) {
     this.virtualSize = g.capacitySectors * SECTOR;
     this.grainBytes = g.grainSectors * SECTOR;
@@ -121,25 +134,47 @@ export class VmdkStreamReader implements ImageReader {
     const at = this.next;
     const sec = await this.source.readUpTo(at, SECTOR, this.sector);
     if (sec.length === 0) {
-      // QEMU-written streams end after the last grain, without an end-of-stream marker.
-      this.end();
-      return;
+      // QEMU's streams may end after the last grain their tables list, without an end-of-stream marker.
+      if (this.lastGrainAt !== undefined && at > this.lastGrainAt) return this.end();
+      throw new TruncatedImageError(
+        this.lastGrainAt !== undefined
+          ? `stream ends at ${at} bytes, before the grain its tables place at ${this.lastGrainAt}`
+          : `stream ends at ${at} bytes without an end-of-stream marker`,
+        { file: this.file, field: 'end-of-stream marker', offset: at },
+      );
     }
     if (sec.length < SECTOR) {
-      if (sec.every((b) => b === 0)) return this.end();
-      throw new TruncatedImageError('stream ends inside a marker', { file: this.file, offset: at });
+      // Past the last grain its tables list, a QEMU stream is complete: what follows is padding.
+      if (this.lastGrainAt !== undefined && at > this.lastGrainAt) return this.end();
+      throw new TruncatedImageError('stream ends inside a marker', { file: this.file, field: 'marker', offset: at });
     }
     const gm = GRAIN_MARKER.parse(sec, { file: this.file, base: at });
     if (gm.size > 0) return this.takeGrain(at, gm.lba, gm.size);
     const m = METADATA_MARKER.parse(sec, { file: this.file, base: at });
-    if (m.type === MARKER_EOS && m.numSectors === 0n) return this.end();
+    if (m.type === MARKER_EOS && m.numSectors === 0n) {
+      if (this.g.header.gdOffset === GD_AT_END && !this.footerSeen) {
+        throw new TruncatedImageError('stream ends without the footer its header announces (gdOffset at the end)', { file: this.file, field: 'footer', offset: at });
+      }
+      return this.end();
+    }
     if (m.numSectors > BigInt(MAX_METADATA_SECTORS)) {
       throw new CorruptImageError(`metadata marker of type ${m.type} claims ${m.numSectors} sectors`, { file: this.file, field: 'metadata marker', offset: at });
     }
     const n = Number(m.numSectors);
-    if (m.type === MARKER_FOOTER) await this.checkFooter(at + SECTOR);
+    if (m.type === MARKER_FOOTER) {
+      await this.checkFooter(at + SECTOR);
+      this.footerSeen = true;
+    }
     // GT, GD and progress markers: what they say, the grain markers already told us.
     this.next = at + (1 + n) * SECTOR;
+  }
+
+  /**
+   * Reads on to the stream's end once the disk's last byte has been asked for, so a stream cut
+   * after its last grain is refused too. Only metadata can follow: a later grain would be out of order.
+   */
+  private async pullToEnd(): Promise<void> {
+    while (!this.ended) await this.pull();
   }
 
   private end(): void {
@@ -173,8 +208,9 @@ export class VmdkStreamReader implements ImageReader {
 
   private async checkFooter(at: number): Promise<void> {
     const buf = await this.source.readUpTo(at, SECTOR);
-    const f = buf.length === SECTOR ? SPARSE_HEADER.parse(buf, { file: this.file, base: at }) : undefined;
-    if (!f || f.magic !== SPARSE_MAGIC_LE || f.capacity !== this.g.header.capacity || f.grainSize !== this.g.header.grainSize) {
+    if (buf.length < SECTOR) throw new TruncatedImageError('stream ends inside its footer', { file: this.file, field: 'footer', offset: at + buf.length });
+    const f = SPARSE_HEADER.parse(buf, { file: this.file, base: at });
+    if (f.magic !== SPARSE_MAGIC_LE || f.capacity !== this.g.header.capacity || f.grainSize !== this.g.header.grainSize) {
       throw new CorruptImageError('stream footer does not repeat the header', { file: this.file, field: 'footer', offset: at });
     }
   }
@@ -234,6 +270,7 @@ export class VmdkStreamReader implements ImageReader {
       if (first < this.lowWater) throw this.backwards(offset);
       while (!this.ended && this.known <= last) await this.pull();
       this.dropBelow(first);
+      if (offset + length === this.virtualSize) await this.pullToEnd();
       const picked: QueuedGrain[] = [];
       for (let i = this.head; i < this.queue.length && this.queue[i].grain <= last; i++) picked.push(this.queue[i]);
       return picked;
@@ -309,6 +346,7 @@ export class VmdkStreamReader implements ImageReader {
       yield* emit({ offset: pos, length: e - pos, kind: 'data', depth: 0 });
       pos = e;
     }
+    if (end === this.virtualSize && pos >= end) await this.locked(() => this.pullToEnd());
     if (cur) yield cur;
   }
 

@@ -190,7 +190,7 @@ export class SparseExtentWriter implements ExtentWriter {
     for (let at = 0; at < data.length; at += G) {
       const chunk = data.subarray(at, Math.min(data.length, at + G));
       const grain = (offset + at) / G;
-      const zero = this.zeroGrains !== 'store' && isZero(chunk);
+      const zero = this.zeroGrains !== 'store' && !this.sink.fullyAllocated && isZero(chunk);
       if (zero && this.zeroGrains === 'skip') {
         await flushRun(at);
         continue;

@@ -191,7 +191,7 @@ export class StreamOptimizedWriter implements ImageWriter {
     this.low = offset + data.length;
     for (let at = 0; at < data.length; at += G) {
       const chunk = data.subarray(at, Math.min(data.length, at + G));
-      if (!this.overParent && isZero(chunk)) continue;
+      if (!this.overParent && !this.sink.fullyAllocated && isZero(chunk)) continue;
       const grain = (offset + at) / G;
       // The last grain covers up to the capacity (whole sectors): readers expect that many bytes.
       const length = Math.min(G, this.capacityBytes - grain * G);
