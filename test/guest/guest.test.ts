@@ -50,9 +50,9 @@ describeQemu('openGuest', () => {
     await reader.close();
   });
 
-  it.runIf(Boolean(QEMU_IMG))('listing a 100 GiB guest reads a few hundred KiB', async () => {
+  it('listing a 100 GiB guest reads a few hundred KiB', async () => {
     const big = join(dir, 'big.qcow2');
-    execFileSync(QEMU_IMG!, ['create', '-q', '-f', 'qcow2', '-b', fx('lvm-a'), '-F', 'qcow2', big, '100G']);
+    execFileSync(QEMU_IMG ?? 'qemu-img', ['create', '-q', '-f', 'qcow2', '-b', fx('lvm-a'), '-F', 'qcow2', big, '100G']);
     const g = await openGuest([big, fx('lvm-b')], { allowOutside: true });
     try {
       expect(g.devices[0].size).toBe(100 * 1024 ** 3);

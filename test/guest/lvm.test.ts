@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openImage } from '../../src/formats/open.js';
@@ -11,7 +11,7 @@ import { buildLvs, metadataOf, scanLvm, type PhysicalVolume } from '../../src/gu
 import { CorruptImageError, GuestkitError, LimitExceededError } from '../../src/errors.js';
 import type { ImageReader } from '../../src/formats/types.js';
 import { workDir } from '../helpers/work.js';
-import { describeQemu, fixtureAs, SOURCE_FORMATS } from './oracles.js';
+import { describeE2fsck, describeQemu, fixtureAs, SOURCE_FORMATS } from './oracles.js';
 
 async function lvmViews(a: ImageReader, b: ImageReader): Promise<BlockView[]> {
   const sda = new DiskView(a, '/dev/sda');
@@ -20,7 +20,6 @@ async function lvmViews(a: ImageReader, b: ImageReader): Promise<BlockView[]> {
   return [new RangeView(sda, t.partitions[0].start, t.partitions[0].size, '/dev/sda1'), sdb];
 }
 
-const HAS_E2FSCK = spawnSync('sh', ['-c', 'command -v e2fsck']).status === 0;
 
 describeQemu('LVM2: a volume group over two disks (made by pvcreate/vgcreate/lvcreate), in every source format', () => {
   const dir = workDir('guest-lvm');
@@ -57,22 +56,6 @@ describeQemu('LVM2: a volume group over two disks (made by pvcreate/vgcreate/lvc
       }
     });
   }
-
-  it.runIf(HAS_E2FSCK)('the striped and spanning LVs read back as filesystems e2fsck finds clean', async () => {
-    const a = await openImage(fixtureAs('lvm-a', 'qcow2', 'qcow2', dir));
-    const b = await openImage(fixtureAs('lvm-b', 'qcow2', 'qcow2', dir));
-    try {
-      const vg = (await scanLvm(await lvmViews(a, b))).vgs[0];
-      for (const lv of vg.lvs) {
-        const out = join(dir, `${lv.name}.img`);
-        writeFileSync(out, await lv.view!.read(0, lv.size));
-        execFileSync('e2fsck', ['-fn', out], { stdio: 'pipe' });
-      }
-    } finally {
-      await a.close();
-      await b.close();
-    }
-  });
 
   it('a VG with a disk missing: its LVs on that disk are reported, not read', async () => {
     const a = await openImage(fixtureAs('lvm-a', 'qcow2', 'qcow2', dir));
@@ -176,4 +159,24 @@ describe('LV types we do not open are reported by name, never misread', () => {
   it('metadata that does not fit the schema is a typed error naming the field', () => {
     expect(() => metadataOf('vg { id = "x" seqno = "one" extent_size = 1 physical_volumes { } }', 'pv.img')).toThrow(/seqno/);
   });
+});
+
+describeE2fsck('LVM2 LVs checked by e2fsck', () => {
+  const dir = workDir('guest-lvm-fsck');
+  it('the striped and spanning LVs read back as filesystems e2fsck finds clean', async () => {
+    const a = await openImage(fixtureAs('lvm-a', 'qcow2', 'qcow2', dir));
+    const b = await openImage(fixtureAs('lvm-b', 'qcow2', 'qcow2', dir));
+    try {
+      const vg = (await scanLvm(await lvmViews(a, b))).vgs[0];
+      for (const lv of vg.lvs) {
+        const out = join(dir, `${lv.name}.img`);
+        writeFileSync(out, await lv.view!.read(0, lv.size));
+        execFileSync('e2fsck', ['-fn', out], { stdio: 'pipe' });
+      }
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
 });
