@@ -146,3 +146,19 @@ describeQemu('guestkit filesystems', () => {
     expect(r.stderr).toMatch(/bad-mbr\.img \(\/dev\/sda\): partition 1 .*ends past the end of the disk .*\(field partition 1 entry, offset 446\)/);
   });
 });
+
+describe('Windows dynamic disks are detected, not opened', () => {
+  it('an MBR partition of type 0x42 gives a warning and no filesystem', async () => {
+    const disk = new Uint8Array(4 * 1024 * 1024);
+    disk[510] = 0x55;
+    disk[511] = 0xaa;
+    disk[446 + 4] = 0x42;
+    new DataView(disk.buffer).setUint32(446 + 8, 63, true);
+    new DataView(disk.buffer).setUint32(446 + 12, 8000, true);
+    const { memoryReader } = await import('./helpers.js');
+    const g = await openGuest([{ reader: memoryReader(disk), name: 'dyn.img' }]);
+    expect(g.warnings).toEqual(['/dev/sda: Windows dynamic disk (LDM): its volumes are not opened']);
+    expect(g.filesystems).toEqual([]);
+    expect(g.partitions.map((p) => p.typeName)).toEqual(['SFS']);
+  });
+});
