@@ -17,6 +17,10 @@ export interface FilesystemsOptions {
   lvs?: boolean;
   vgs?: boolean;
   pvs?: boolean;
+  /** commander names the `--lvs, --logical-volumes` flags after the last one. */
+  logicalVolumes?: boolean;
+  volumeGroups?: boolean;
+  physicalVolumes?: boolean;
   long?: boolean;
   uuid?: boolean;
   title?: boolean;
@@ -40,9 +44,9 @@ export function selection(o: FilesystemsOptions): RowSelection {
     extra: Boolean(o.extra),
     partitions: Boolean(o.partitions),
     blockDevices: Boolean(o.blockDevices),
-    lvs: Boolean(o.lvs),
-    vgs: Boolean(o.vgs),
-    pvs: Boolean(o.pvs),
+    lvs: Boolean(o.lvs || o.logicalVolumes),
+    vgs: Boolean(o.vgs || o.volumeGroups),
+    pvs: Boolean(o.pvs || o.physicalVolumes),
   };
   if (!Object.values(s).some(Boolean)) s.filesystems = true;
   return s;

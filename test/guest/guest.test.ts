@@ -112,6 +112,13 @@ describeQemu('guestkit filesystems', () => {
     expect(r.stdout).toBe('/dev/sda1\n/dev/sda5\n/dev/sda7\n');
   });
 
+  it('--lvs --vgs --pvs (and their long names) select those rows', () => {
+    const args = [fx('lvm-a'), fx('lvm-b')];
+    const want = '/dev/guestvg/root\n/dev/guestvg/striped\n/dev/guestvg/rest\n/dev/guestvg\n/dev/sda1\n/dev/sdb\n';
+    expect(guestkit(['filesystems', '--lvs', '--vgs', '--pvs', ...args]).stdout).toBe(want);
+    expect(guestkit(['filesystems', '--logical-volumes', '--volume-groups', '--physical-volumes', ...args]).stdout).toBe(want);
+  });
+
   it('--output json: objects keyed by the CSV columns', () => {
     const r = guestkit(['filesystems', '--all', '--output', 'json', fx('lvm-a'), fx('lvm-b')]);
     expect(r.status).toBe(0);
