@@ -10,7 +10,9 @@ import { QEMU_IMG } from '../helpers/oracle.js';
 import { workDir } from '../helpers/work.js';
 import { guestkit } from '../helpers/cli.js';
 import { GUEST_FIXTURES } from './helpers.js';
-import { describeQemu, fixtureAs, SOURCE_FORMATS } from './oracles.js';
+import { blkid, describeBlkid, describeQemu, fixtureAs, SOURCE_FORMATS } from './oracles.js';
+import { realWorld } from '../helpers/real-world.js';
+import { CorruptImageError } from '../../src/errors.js';
 
 const fx = (name: string) => join(GUEST_FIXTURES, `${name}.qcow2`);
 
@@ -167,5 +169,27 @@ describe('Windows dynamic disks are detected, not opened', () => {
     expect(g.warnings).toEqual(['/dev/sda: Windows dynamic disk (LDM): its volumes are not opened']);
     expect(g.filesystems).toEqual([]);
     expect(g.partitions.map((p) => p.typeName)).toEqual(['SFS']);
+  });
+});
+
+describeBlkid('the real-world samples', () => {
+  const dir = workDir('guest-rw');
+  it.each(['ext2-fs.qcow2', 'ext2-fs.vmdk', 'qcow2-v2-compressed.qcow2'])('%s lists its filesystem as blkid identifies it', async (name) => {
+    const raw = join(dir, `${name}.raw`);
+    execFileSync(QEMU_IMG ?? 'qemu-img', ['convert', '-O', 'raw', realWorld(name), raw]);
+    const oracle = blkid(raw);
+    const g = await openGuest([realWorld(name)]);
+    try {
+      expect(g.filesystems.map((f) => [f.device, f.type, f.label, f.uuid])).toEqual([['/dev/sda', oracle.TYPE, oracle.LABEL, oracle.UUID]]);
+      expect(g.bytesRead()).toBeLessThan(128 * 1024);
+    } finally {
+      await g.close();
+    }
+  });
+
+  it('grub-mbr.raw (a lone MBR sector) is a typed error naming the entry', async () => {
+    const e = await openGuest([realWorld('grub-mbr.raw')]).catch((x) => x);
+    expect(e).toBeInstanceOf(CorruptImageError);
+    expect([e.field, e.offset]).toEqual(['partition 1 entry', 446]);
   });
 });
