@@ -17,7 +17,7 @@ function pick(r: Record<string, string>, type: string): Record<string, string> {
   return Object.fromEntries(keys.filter((k) => r[k] !== undefined).map((k) => [k, r[k]]));
 }
 
-const FS_FIXTURES = ['ext2', 'ext3', 'ext4', 'jbd', 'xfs', 'btrfs', 'fat12', 'fat16', 'fat32', 'fatlabels', 'fatnolabel', 'exfat', 'ntfs', 'swap', 'iso', 'udf', 'luks1', 'luks2'];
+const FS_FIXTURES = ['ext2', 'ext3', 'ext3extj', 'ext4', 'jbd', 'xfs', 'btrfs', 'fat12', 'fat16', 'fat32', 'fatlabels', 'fatnolabel', 'exfat', 'ntfs', 'swap', 'iso', 'udf', 'luks1', 'luks2'];
 
 describeBlkid('identification agrees with blkid -p, in every source format', () => {
   const dir = workDir('guest-probe');
