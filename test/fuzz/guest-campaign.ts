@@ -13,7 +13,7 @@ const opt = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1
 const runs = Number(opt('--runs') ?? 10000);
 const only = opt('--target');
 const seed = opt('--seed') !== undefined ? Number(opt('--seed')) : Date.now() % 2 ** 31;
-const DISKS = ['mbr', 'gpt', 'gpt-hybrid', 'gpt4k', 'lvm-a', 'lvm-b', 'fs-ext4', 'fs-fat32', 'fs-fat12', 'fs-ntfs', 'fs-exfat', 'fs-iso', 'fs-swap', 'fs-luks2', 'fs-btrfs', 'fs-xfs', 'fs-udf'];
+const DISKS = ['mbr', 'gpt', 'gpt-hybrid', 'gpt4k', 'lvm-a', 'lvm-b', 'lvm-unsup-a', 'lvm-unsup-b', 'fs-ext4', 'fs-fat32', 'fs-fat12', 'fs-ntfs', 'fs-exfat', 'fs-iso', 'fs-swap', 'fs-luks2', 'fs-btrfs', 'fs-xfs', 'fs-udf'];
 
 const seeds = await guestSeeds(DISKS);
 const targets: Record<string, () => Promise<void>> = {

@@ -10,7 +10,7 @@ import { applyPatch, exerciseDisk, exerciseLvmText, exerciseProbes, guestSeeds, 
 
 const SEED = 20261208;
 const RUNS = Number(process.env.GUESTKIT_FUZZ_RUNS ?? 60);
-const DISKS = ['mbr', 'gpt', 'gpt-hybrid', 'gpt4k', 'lvm-a', 'lvm-b', 'fs-ext4', 'fs-fat32', 'fs-ntfs', 'fs-exfat', 'fs-iso', 'fs-swap', 'fs-luks2', 'fs-btrfs', 'fs-xfs'];
+const DISKS = ['mbr', 'gpt', 'gpt-hybrid', 'gpt4k', 'lvm-a', 'lvm-b', 'lvm-unsup-a', 'lvm-unsup-b', 'fs-ext4', 'fs-fat32', 'fs-ntfs', 'fs-exfat', 'fs-iso', 'fs-swap', 'fs-luks2', 'fs-btrfs', 'fs-xfs'];
 
 /** Where each probe looks for its magic: arbitrary bytes around it exercise everything after the magic check. */
 const MAGICS: [number, number[]][] = [

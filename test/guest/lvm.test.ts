@@ -180,3 +180,24 @@ describeE2fsck('LVM2 LVs checked by e2fsck', () => {
   });
 
 });
+
+describeQemu('LV types written by LVM itself (vgcfgrestore) that we do not open', () => {
+  const dir = workDir('guest-lvm-unsup');
+  it('thin pool, thin and raid1 are reported by type; hidden sub-LVs are not listed; the linear LV opens', async () => {
+    const a = await openImage(fixtureAs('lvm-unsup-a', 'vdi', 'vdi', dir));
+    const b = await openImage(fixtureAs('lvm-unsup-b', 'vmdk', 'vmdk', dir));
+    try {
+      const scan = await scanLvm([new DiskView(a, '/dev/sda'), new DiskView(b, '/dev/sdb')]);
+      expect(scan.vgs.map((v) => v.name)).toEqual(['unsupvg']);
+      expect(scan.vgs[0].lvs.map((l) => [l.device, l.size, l.unsupported, Boolean(l.view)])).toEqual([
+        ['/dev/unsupvg/plain', 2 << 20, undefined, true],
+        ['/dev/unsupvg/pool', 4 << 20, 'thin-pool', false],
+        ['/dev/unsupvg/thin1', 8 << 20, 'thin', false],
+        ['/dev/unsupvg/mirrored', 2 << 20, 'raid1', false],
+      ]);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
