@@ -193,3 +193,18 @@ describeBlkid('the real-world samples', () => {
     expect([e.field, e.offset]).toEqual(['partition 1 entry', 446]);
   });
 });
+
+describe('whole-disk filesystems are not mistaken for partition tables', () => {
+  it.each([
+    ['fs-fat12', 'vfat'], ['fs-fat32', 'vfat'], ['fs-exfat', 'exfat'], ['fs-ntfs', 'ntfs'], ['fs-iso', 'iso9660'],
+    ['fs-xfs', 'xfs'], ['fs-btrfs', 'btrfs'], ['fs-swap', 'swap'], ['fs-udf', 'udf'], ['fs-luks2', 'crypto_LUKS'],
+  ])('%s', async (name, type) => {
+    const g = await openGuest([fx(name)]);
+    try {
+      expect(g.devices[0].table).toBeUndefined();
+      expect(g.filesystems.map((f) => [f.device, f.type])).toEqual([['/dev/sda', type]]);
+    } finally {
+      await g.close();
+    }
+  });
+});
