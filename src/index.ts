@@ -1,5 +1,6 @@
 /** guestkit's public library API. */
 export * from './errors.js';
+export * from './guest/index.js';
 export type {
   Extent,
   FormatInfo,
@@ -44,4 +45,3 @@ export { mapImage, type MapEntry } from './api/map.js';
 export { imageInfoChain } from './api/info.js';
 export { measure, CountingSink, type MeasureOptions, type MeasureResult } from './api/measure.js';
 export { resize, parseResizeSize, type ResizeImageOptions, type ResizeResult, type ResizeTarget } from './api/resize.js';
-export * from './guest/index.js';
