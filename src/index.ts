@@ -2,6 +2,7 @@
 import type * as z from 'zod';
 import type { defaultsSchema, diskSchema, headerSchema, retrySchema, stageSchema } from './pipeline/schema.js';
 export * from './errors.js';
+export * from './guest/index.js';
 export type {
   Extent,
   FormatInfo,
