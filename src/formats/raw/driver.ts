@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { UnsupportedFeatureError } from '../../errors.js';
+import { zBool } from '../shared/options.js';
 import type { FormatDriver } from '../types.js';
 import { RawReader } from './reader.js';
 import { resizeRaw } from './resize.js';
@@ -8,7 +9,7 @@ import { RawWriter } from './writer.js';
 export const rawOptions = z
   .object({
     /** Write zero ranges out explicitly (for targets that already hold data). */
-    zeroes: z.boolean().optional(),
+    zeroes: zBool.optional().describe('Write zero runs out instead of leaving holes (default off)'),
   })
   .strict();
 
