@@ -7,7 +7,8 @@ import { realpathSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { UnsupportedFeatureError, UsageError } from '../errors.js';
-import { byExtension, byName, qemuName } from '../formats/registry.js';
+import { byExtension, byName, qemuName, writerByName } from '../formats/registry.js';
+import { refuseUrl } from '../formats/shared/url.js';
 import { openImage, openSource } from '../formats/open.js';
 import { parseDriverOptions, optionRecord } from '../formats/shared/options.js';
 import type { FormatDriver, ImageReader, ImageWriter } from '../formats/types.js';
@@ -81,9 +82,10 @@ export interface ConvertResult {
 }
 
 export function outputDriverFor(output: string, format: string | undefined): FormatDriver {
-  if (format) return byName(format);
+  if (format) return writerByName(format);
   if (output === '-') return byName('raw');
-  return byExtension(output) ?? byName('raw');
+  // Through writerByName, so a read-only format named by the extension (.vhdx) is refused with the list of writable ones.
+  return writerByName((byExtension(output) ?? byName('raw')).name);
 }
 
 function sameFile(a: string, b: string): boolean {
@@ -194,6 +196,7 @@ async function openBase(reader: ImageReader, options: Record<string, unknown>, o
 }
 
 export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
+  if (opts.output !== '-') refuseUrl(opts.output, 'output');
   if (opts.targetIsZero && !opts.existing) throw new UsageError('--target-is-zero requires use of -n flag');
   if (opts.existing) {
     if (opts.backingFile) throw new UsageError('-B makes a new overlay; it cannot be combined with -n (converting into an existing image)');

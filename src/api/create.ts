@@ -1,6 +1,7 @@
 /** Creating an empty image (optionally an overlay on a backing image), like qemu-img create. */
-import { UnsupportedFeatureError, UsageError } from '../errors.js';
-import { byName } from '../formats/registry.js';
+import { UsageError } from '../errors.js';
+import { writerByName } from '../formats/registry.js';
+import { refuseUrl } from '../formats/shared/url.js';
 import { openImage } from '../formats/open.js';
 import { parseDriverOptions, optionRecord } from '../formats/shared/options.js';
 import { AtomicOutput } from '../stream/atomic.js';
@@ -18,8 +19,9 @@ export interface CreateOptions {
 }
 
 export async function createImage(opts: CreateOptions): Promise<{ path: string; format: string; virtualSize: number }> {
-  const driver = byName(opts.format);
-  if (!driver.create || !driver.capabilities.write) throw new UnsupportedFeatureError(`creating ${driver.name} images is not supported`);
+  refuseUrl(opts.path, 'output');
+  if (opts.backingFile) refuseUrl(opts.backingFile, 'backing file');
+  const driver = writerByName(opts.format);
   const raw = optionRecord(opts.options);
   if (opts.backingFile) {
     if (!driver.capabilities.backing) throw new UsageError(`format ${driver.name} does not support backing files`);

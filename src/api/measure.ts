@@ -16,8 +16,8 @@
  *   and the pattern copied once per engine buffer): the worst case for formats that compress
  *   (streamOptimized VMDK stores such grains as they are).
  */
-import { UnsupportedFeatureError } from '../errors.js';
-import { byName } from '../formats/registry.js';
+import { UsageError } from '../errors.js';
+import { writerByName } from '../formats/registry.js';
 import { openImage, type OpenOptions } from '../formats/open.js';
 import { parseDriverOptions, optionRecord } from '../formats/shared/options.js';
 import { resolve } from 'node:path';
@@ -195,15 +195,14 @@ export interface MeasureResult {
 }
 
 export async function measure(opts: MeasureOptions): Promise<MeasureResult> {
-  const driver = byName(opts.format);
-  if (!driver.create || !driver.capabilities.write) throw new UnsupportedFeatureError(`writing ${driver.name} images is not supported`);
+  const driver = writerByName(opts.format);
   const raw = optionRecord(opts.options);
   const options = parseDriverOptions(driver.optionsSchema, driver.name, raw) as Record<string, unknown>;
   let source: ImageReader | undefined;
   if (opts.source) source = await openImage(opts.source, { format: opts.sourceFormat, allowOutside: opts.allowOutside } satisfies OpenOptions);
   try {
     const size = source?.virtualSize ?? opts.size;
-    if (size === undefined) throw new UnsupportedFeatureError('measure needs a source image or --size');
+    if (size === undefined) throw new UsageError('measure needs a source image or --size');
     const allData = async function* (): AsyncIterable<Extent> {
       if (size > 0) yield { offset: 0, length: size, kind: 'data', depth: 0 };
     };

@@ -6,6 +6,7 @@
 import { UnsupportedFeatureError, UsageError } from '../errors.js';
 import { rootContext } from '../formats/open.js';
 import { byName } from '../formats/registry.js';
+import { refuseUrl } from '../formats/shared/url.js';
 import { parseSize } from '../formats/shared/options.js';
 import type { ResizeResult, ResizeTarget } from '../formats/shared/resize.js';
 import { detectFormat } from './info.js';
@@ -33,6 +34,7 @@ export function parseResizeSize(text: string): ResizeTarget {
 }
 
 export async function resize(opts: ResizeImageOptions): Promise<ResizeResult> {
+  refuseUrl(opts.image);
   let target: ResizeTarget;
   try {
     target = typeof opts.size === 'number' ? { size: opts.size } : parseResizeSize(opts.size);
