@@ -17,7 +17,7 @@ export function toMapEntry(e: Extent): MapEntry {
     start: e.offset,
     length: e.length,
     depth: e.depth,
-    present: e.kind !== 'unallocated',
+    present: e.present ?? e.kind !== 'unallocated',
     zero: e.kind !== 'data',
     data: e.kind === 'data',
   };

@@ -14,29 +14,10 @@ import { createImage } from '../../src/api/create.js';
 import { measure } from '../../src/api/measure.js';
 import { GuestkitError } from '../../src/errors.js';
 import { drivers } from '../../src/formats/registry.js';
-import { optionFields } from '../../src/formats/shared/option-list.js';
-import type { FormatDriver } from '../../src/formats/types.js';
+import { optionsFor } from '../helpers/driver-options.js';
 import { pseudoRandom, workDir } from '../helpers/work.js';
 
 const MiB = 1024 * 1024;
-const SIZES_BY_OPTION: Record<string, number[]> = {
-  cluster_size: [512, 4096, 65536, 2 * MiB],
-  block_size: [4096, 65536, 2 * MiB],
-  refcount_bits: [1, 2, 8, 16, 64],
-};
-
-/** Random option sets from the driver's schema: enumerations, booleans and the sizes above. */
-function optionsFor(driver: FormatDriver): fc.Arbitrary<Record<string, unknown>> {
-  const arbs: Record<string, fc.Arbitrary<unknown>> = {};
-  for (const f of optionFields(driver.optionsSchema)) {
-    if (f.name.startsWith('backing_')) continue; // a backing file is another test's subject
-    if (f.values) arbs[f.name] = fc.constantFrom(...f.values);
-    else if (f.type === 'boolean') arbs[f.name] = fc.boolean();
-    else if (SIZES_BY_OPTION[f.name]) arbs[f.name] = fc.constantFrom(...SIZES_BY_OPTION[f.name]);
-    // Free text (UUIDs, versions, backing names) does not change the layout.
-  }
-  return fc.record(arbs, { requiredKeys: [] }) as fc.Arbitrary<Record<string, unknown>>;
-}
 
 interface Run {
   offset: number;
