@@ -2,6 +2,7 @@ import * as z from 'zod';
 import { UnsupportedFeatureError } from '../../errors.js';
 import { zBool } from '../shared/options.js';
 import type { FormatDriver } from '../types.js';
+import { HoleProbe } from './holes.js';
 import { RawReader } from './reader.js';
 import { resizeRaw } from './resize.js';
 import { RawWriter } from './writer.js';
@@ -26,7 +27,9 @@ export const rawDriver: FormatDriver = {
     if (source.size === undefined) {
       throw new UnsupportedFeatureError('raw input from a pipe has no known size; save it to a file first', { file: ctx.file });
     }
-    return new RawReader(source, source.size, ctx.path);
+    // Only the image itself: a raw file opened as a backing file or VMDK extent goes through other readers.
+    const probe = ctx.path && source.seekable ? await HoleProbe.open(ctx.path) : undefined;
+    return new RawReader(source, source.size, ctx.path, probe);
   },
   async create(sink, spec) {
     const opts = rawOptions.parse(spec.options);
