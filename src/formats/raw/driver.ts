@@ -27,7 +27,7 @@ export const rawDriver: FormatDriver = {
     if (source.size === undefined) {
       throw new UnsupportedFeatureError('raw input from a pipe has no known size; save it to a file first', { file: ctx.file });
     }
-    // Only the image itself: a raw file opened as a backing file or VMDK extent goes through other readers.
+    // Files only: a pipe has no holes to find, and a block device never passes the probe's sparseness test.
     const probe = ctx.path && source.seekable ? await HoleProbe.open(ctx.path) : undefined;
     return new RawReader(source, source.size, ctx.path, probe);
   },
