@@ -50,7 +50,7 @@ async function openWithDriver(source: ByteSource, format: string | undefined, ct
   try {
     return await driver.open(source, ctx);
   } catch (e) {
-    if (format && e instanceof CorruptImageError) throw (await notThisFormat(source, driver, ctx, e)) ?? e;
+    if (format && e instanceof CorruptImageError) throw (await notThisFormat(source, driver, ctx.file, e)) ?? e;
     throw e;
   }
 }
@@ -61,7 +61,7 @@ async function openWithDriver(source: ByteSource, format: string | undefined, ct
  * 4587520-byte file is too large for a VMDK descriptor"). Undefined when the format's own probe
  * claims the file: then it is one, damaged, and the parser's message is the right one.
  */
-async function notThisFormat(source: ByteSource, driver: FormatDriver, ctx: OpenContext, cause: CorruptImageError): Promise<CorruptImageError | undefined> {
+export async function notThisFormat(source: ByteSource, driver: FormatDriver, file: string, cause?: CorruptImageError): Promise<CorruptImageError | undefined> {
   if (!source.seekable) return undefined;
   const input = await readProbeInput(source).catch(() => undefined);
   if (!input) return undefined;
@@ -73,10 +73,12 @@ async function notThisFormat(source: ByteSource, driver: FormatDriver, ctx: Open
   }
   if (claimed) return undefined;
   const seen = detectBytes(input);
+  // Asked before any parsing (check, resize): only a file that is clearly another format is refused.
+  if (!cause && seen.format === 'raw') return undefined;
   const looks =
     seen.format === 'raw' ? 'it has no signature of any format guestkit knows (raw data?)' : `it looks like a ${seen.format}${seen.subformat ? ` (${seen.subformat})` : ''} image`;
   const hint = seen.format === 'raw' ? 'leave out -f to read it as raw' : `leave out -f, or give -f ${seen.format}`;
-  return new CorruptImageError(`not a ${driver.name} image: ${looks}; ${hint}`, { file: ctx.file, cause });
+  return new CorruptImageError(`not a ${driver.name} image: ${looks}; ${hint}`, { file, cause });
 }
 
 const openChild: OpenContext['openImage'] = async (path, format, parent) => {

@@ -3,9 +3,10 @@
  * 64-bit field is named as the spec names it and the image called corrupt; an unknown output
  * format lists what can be written; a URL given as a path says URLs are not supported.
  */
-import { copyFileSync, openSync, closeSync, writeSync, writeFileSync } from 'node:fs';
+import { copyFileSync, openSync, closeSync, readFileSync, writeSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { checkImage } from '../../src/api/check.js';
 import { convert } from '../../src/api/convert.js';
 import { createImage } from '../../src/api/create.js';
 import { compareImages } from '../../src/api/compare.js';
@@ -58,6 +59,18 @@ describe('a file opened as the wrong format says what it is', () => {
     }
     const e = await failure(openImage(raw, { format: 'qcow2' }));
     expect(e.message).toMatch(/not a qcow2 image: it has no signature of any format guestkit knows \(raw data\?\); leave out -f to read it as raw$/);
+  });
+
+  it('check and resize with a wrong -f refuse before parsing (a vdi check once called a qcow2 "corrupt")', async () => {
+    const copy = join(dir, 'resize-me.qcow2');
+    copyFileSync(qcow, copy);
+    const before = readFileSync(copy);
+    for (const p of [() => checkImage(qcow, { format: 'vdi' }), () => checkImage(qcow, { format: 'vmdk' }), () => resize({ image: copy, size: '+1M', format: 'vdi' }), () => resize({ image: copy, size: '+1M', format: 'vhd' })]) {
+      const e = await failure(p);
+      expect(e).toBeInstanceOf(CorruptImageError);
+      expect(e.message).toMatch(/: not a (vdi|vmdk|vhd) image: it looks like a qcow2 \(v3\) image; leave out -f, or give -f qcow2$/);
+    }
+    expect(readFileSync(copy).equals(before)).toBe(true);
   });
 
   it('a damaged image of the named format keeps its own precise message', async () => {
