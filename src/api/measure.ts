@@ -213,9 +213,7 @@ export async function measure(opts: MeasureOptions): Promise<MeasureResult> {
       : await sizeFor(driver, options, size, undefined, nothing);
     const pattern = patternReader(size, allData);
     const full = await sizeFor(driver, options, size, (w) => copyImage(pattern, w, { zeroGranularity: 0, chunkSize: PATTERN.length }), allData);
-    // A writer may need more for some data than for a full disk (a sparse grain layout); the
-    // fully allocated figure is meant as the upper bound.
-    return { required, 'fully-allocated': Math.max(full, required) };
+    return { required, 'fully-allocated': full };
   } finally {
     await source?.close();
   }
