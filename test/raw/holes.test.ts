@@ -105,8 +105,10 @@ describe('sparse raw sources', () => {
 
   it('a refused direct read (EINVAL: the range is on the device) is data, and reading goes on normally', async () => {
     const size = 3 * PROBE_UNIT;
-    const probe = new HoleProbe(async (_into, length, offset) => {
+    // Holes read as zeros; a range touching the data block is refused, as Linux refuses it.
+    const probe = new HoleProbe(async (into, length, offset) => {
       if (offset < 2 * PROBE_UNIT && offset + length > PROBE_UNIT) throw Object.assign(new Error('EINVAL'), { code: 'EINVAL' });
+      into.fill(0, 0, length);
       return length;
     });
     const path = sparseFile('einval.raw', size, [[PROBE_UNIT, pseudoRandom(PROBE_UNIT, 4)]]);
@@ -119,6 +121,16 @@ describe('sparse raw sources', () => {
       [1, 'data'],
       [2, 'zero'],
     ]);
+  });
+
+  it('a sparse file on a filesystem without direct reads (tmpfs): one data run, and the note says why', async () => {
+    const path = sparseFile('nodirect.raw', 4 * MiB, [[MiB, pseudoRandom(100, 7)]]);
+    const reader = new RawReader(await FileSource.open(path), 4 * MiB, path, undefined, true);
+    const runs: Extent[] = [];
+    for await (const e of reader.extents()) runs.push(e);
+    await reader.close();
+    expect(runs).toEqual([{ offset: 0, length: 4 * MiB, kind: 'data', depth: 0, hostOffset: 0 }]);
+    expect(reader.mapNote()).toMatch(/holes cannot be located here \(Node\.js has no SEEK_HOLE\/SEEK_DATA\); it is mapped as data/);
   });
 
   it('map: a note on stderr in human mode, none in JSON mode (stdout stays qemu-img JSON)', () => {

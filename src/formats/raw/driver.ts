@@ -28,8 +28,8 @@ export const rawDriver: FormatDriver = {
       throw new UnsupportedFeatureError('raw input from a pipe has no known size; save it to a file first', { file: ctx.file });
     }
     // Files only: a pipe has no holes to find, and a block device never passes the probe's sparseness test.
-    const probe = ctx.path && source.seekable ? await HoleProbe.open(ctx.path) : undefined;
-    return new RawReader(source, source.size, ctx.path, probe);
+    const holes = ctx.path && source.seekable ? await HoleProbe.open(ctx.path) : { sparse: false };
+    return new RawReader(source, source.size, ctx.path, holes.probe, holes.sparse);
   },
   async create(sink, spec) {
     const opts = rawOptions.parse(spec.options);

@@ -13,7 +13,7 @@
  * data instead of holes and switches itself off.
  */
 import { constants } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { rangeIsZero } from '../../stream/zero.js';
 
 /** The largest range asked in one probe: big holes cost one system call per 8 MiB. */
@@ -35,25 +35,24 @@ export class HoleProbe {
   ) {}
 
   /**
-   * A probe for a regular file that has holes (fewer blocks allocated than its length); undefined
-   * when it has none, or the filesystem refuses O_DIRECT (tmpfs on older kernels).
+   * Whether a regular file has holes (fewer blocks allocated than its length), and a probe for
+   * them unless the filesystem refuses O_DIRECT (tmpfs on older kernels).
    */
-  static async open(path: string): Promise<HoleProbe | undefined> {
+  static async open(path: string): Promise<{ sparse: boolean; probe?: HoleProbe }> {
+    const st = await stat(path).catch(() => undefined);
+    if (!st?.isFile() || st.blocks * 512 >= st.size) return { sparse: false };
     let fh: FileHandle;
     try {
-      fh = await open(path, constants.O_RDONLY | (constants.O_DIRECT ?? 0));
+      if (!constants.O_DIRECT) return { sparse: true };
+      fh = await open(path, constants.O_RDONLY | constants.O_DIRECT);
     } catch {
-      return undefined;
+      return { sparse: true };
     }
-    const st = await fh.stat().catch(() => undefined);
-    if (!constants.O_DIRECT || !st?.isFile() || st.blocks * 512 >= st.size) {
-      await fh.close().catch(() => {});
-      return undefined;
-    }
-    return new HoleProbe(
+    const probe = new HoleProbe(
       async (into, length, offset) => (await fh.read(into, 0, length, offset)).bytesRead,
       () => fh.close().catch(() => {}),
     );
+    return { sparse: true, probe };
   }
 
   private queue: Promise<unknown> = Promise.resolve();

@@ -18,6 +18,8 @@ export class RawReader implements ImageReader {
     readonly virtualSize: number,
     private readonly path: string | undefined,
     private readonly probe?: HoleProbe,
+    /** The file has holes (they may not be locatable: see mapNote). */
+    private readonly sparse = probe !== undefined,
   ) {}
 
   read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
@@ -76,8 +78,8 @@ export class RawReader implements ImageReader {
 
   /** What map cannot show of this file (stderr note), when it has holes. */
   mapNote(): string | undefined {
-    if (!this.probe) return undefined;
-    return this.probe.working
+    if (!this.sparse) return undefined;
+    return this.probe?.working
       ? `raw image: holes are found by probing ${PROBE_UNIT / 1024} KiB units (Node.js has no SEEK_HOLE); a unit holding any data is shown as data`
       : 'raw image: this sparse file’s holes cannot be located here (Node.js has no SEEK_HOLE/SEEK_DATA); it is mapped as data, and convert finds its zeros by reading them';
   }
