@@ -67,11 +67,16 @@ describe('sparse raw sources', () => {
     const path = sparseFile('zeros.raw', 4 * MiB, [[MiB, new Uint8Array(MiB)]]);
     const { runs, note } = await extentsOf(path);
     if (note?.includes('cannot be located')) return void expect(runs).toHaveLength(1);
-    expect(runs.map((e) => [e.offset / MiB, e.length / MiB, e.kind])).toEqual([
-      [0, 1, 'zero'],
-      [1, 1, 'data'],
-      [2, 2, 'zero'],
-    ]);
+    // ext4/xfs refuse the direct read of allocated blocks; a filesystem that serves it reads the
+    // written zeros as zeros, which is the content too.
+    expect([
+      [
+        [0, 1, 'zero'],
+        [1, 1, 'data'],
+        [2, 2, 'zero'],
+      ],
+      [[0, 4, 'zero']],
+    ]).toContainEqual(runs.map((e) => [e.offset / MiB, e.length / MiB, e.kind]));
   });
 
   it('content is never taken from the probe: a filesystem that serves direct reads of data switches probing off', async () => {
