@@ -1,7 +1,7 @@
 /** Consistency check through the format driver, in qemu-img check's JSON shape. */
 import { byName, qemuName } from '../formats/registry.js';
 import { detectSource } from '../formats/detect.js';
-import { rootContext, type OpenOptions } from '../formats/open.js';
+import { notThisFormat, rootContext, type OpenOptions } from '../formats/open.js';
 import type { CheckResult } from '../formats/types.js';
 import { FileSource } from '../stream/source.js';
 
@@ -11,6 +11,11 @@ export async function checkImage(path: string, opts: OpenOptions = {}): Promise<
   try {
     const driver = opts.format ? byName(opts.format) : (await detectSource(source)).driver;
     if (!driver.check) return null;
+    // A named format's checker would report another format's bytes as corruption.
+    if (opts.format) {
+      const other = await notThisFormat(source, driver, path);
+      if (other) throw other;
+    }
     return await driver.check(source, rootContext(path, path, { ...opts, openBacking: false }));
   } finally {
     await source.close();

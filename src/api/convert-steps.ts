@@ -4,7 +4,7 @@
  * refusing an output that is part of the source, the atomic output sink, the writer and the copy.
  */
 import { UsageError } from '../errors.js';
-import { byExtension, byName, fallbackDriver } from '../formats/registry.js';
+import { byExtension, byName, outputFormatByName, fallbackDriver } from '../formats/registry.js';
 import { openImage } from '../formats/open.js';
 import { openPipe } from '../formats/open-pipe.js';
 import { sameFile } from '../stream/file-identity.js';
@@ -73,7 +73,7 @@ export interface ConvertResult {
 
 /** The output format: named, else by the output's extension, else the catch-all (raw). */
 export function outputDriverFor(output: string, format: string | undefined): FormatDriver {
-  if (format) return byName(format);
+  if (format) return outputFormatByName(format);
   if (output === '-') return fallbackDriver();
   return byExtension(output) ?? fallbackDriver();
 }

@@ -10,6 +10,7 @@ import { UsageError } from '../errors.js';
 import { requireWriter } from '../formats/capabilities.js';
 import { byName, qemuName } from '../formats/registry.js';
 import { openImage } from '../formats/open.js';
+import { refuseUrl } from '../formats/shared/url.js';
 import { parseDriverOptions, optionRecord } from '../formats/shared/options.js';
 import type { ImageReader } from '../formats/types.js';
 import type { AtomicOutput } from '../stream/atomic.js';
@@ -38,6 +39,7 @@ async function openBase(reader: ImageReader, options: Record<string, unknown>, o
 }
 
 export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
+  if (opts.output !== '-') refuseUrl(opts.output, 'output');
   if (opts.targetIsZero && !opts.existing) throw new UsageError('--target-is-zero requires use of -n flag');
   if (opts.existing) {
     if (opts.backingFile) throw new UsageError('-B makes a new overlay; it cannot be combined with -n (converting into an existing image)');

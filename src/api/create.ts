@@ -1,7 +1,8 @@
 /** Creating an empty image (optionally an overlay on a backing image), like qemu-img create. */
 import { UsageError } from '../errors.js';
-import { requireWriter } from '../formats/capabilities.js';
+import { writerByName } from '../formats/capabilities.js';
 import { byName, fallbackDriver, qemuName } from '../formats/registry.js';
+import { refuseUrl } from '../formats/shared/url.js';
 import { openImage } from '../formats/open.js';
 import { parseDriverOptions, optionRecord } from '../formats/shared/options.js';
 import { AtomicOutput } from '../stream/atomic.js';
@@ -20,8 +21,9 @@ export interface CreateOptions {
 }
 
 export async function createImage(opts: CreateOptions): Promise<{ path: string; format: string; virtualSize: number }> {
-  const driver = opts.format ? byName(opts.format) : fallbackDriver();
-  requireWriter(driver, { file: opts.path, backing: Boolean(opts.backingFile) });
+  refuseUrl(opts.path, 'output');
+  if (opts.backingFile) refuseUrl(opts.backingFile, 'backing file');
+  const driver = writerByName(opts.format ?? fallbackDriver().name, { file: opts.path, backing: Boolean(opts.backingFile) });
   const raw = optionRecord(opts.options);
   if (opts.backingFile) {
     raw.backing_file = opts.backingFile;

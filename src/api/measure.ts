@@ -3,18 +3,25 @@
  * writer rather than by a second model of each layout: the writer is driven exactly as convert
  * drives it, but into a sink that only counts the bytes it would occupy.
  *
+ * Both figures are the length of the file(s) the writer produces, not the bytes it fills: a
+ * target sized from `required` (a block device, a quota, `ulimit -f`) must hold the file up to its
+ * last byte, holes included (a dynamic VHD leaves the zero sectors of a block as holes, qcow2 the
+ * unused tail of its refcount area).
+ *
  * - required: a dry run of the uncompressed conversion — the source's allocated ranges are read
  *   and zero-scanned as convert does (raw sources have no allocation map in Node, so this is the
- *   only way to know their holes), so the figure is exactly what convert writes;
- * - fully-allocated: the writer fed a constant pattern over the whole virtual disk (nothing read,
- *   and the pattern copied once per engine buffer).
+ *   only way to know their holes), so the figure is exactly what convert writes; with --size, the
+ *   writer is driven exactly as `create` drives it;
+ * - fully-allocated: the writer fed incompressible bytes over the whole virtual disk (nothing read,
+ *   and the pattern copied once per engine buffer): the worst case for formats that compress
+ *   (streamOptimized VMDK stores such grains as they are).
  */
-import { UnsupportedFeatureError } from '../errors.js';
-import { byName } from '../formats/registry.js';
-import { requireWriter } from '../formats/capabilities.js';
+import { UsageError } from '../errors.js';
+import { writerByName } from '../formats/capabilities.js';
 import { openImage, type OpenOptions } from '../formats/open.js';
 import { parseDriverOptions, optionRecord } from '../formats/shared/options.js';
-import type { Extent, FormatDriver, ImageReader } from '../formats/types.js';
+import { resolve } from 'node:path';
+import type { Extent, FormatDriver, ImageReader, ImageWriter } from '../formats/types.js';
 import { copyImage } from '../stream/copy.js';
 import type { ByteSink } from '../stream/sink.js';
 
@@ -75,13 +82,32 @@ export class CountingSink implements ByteSink {
   async sync(): Promise<void> {}
   async close(): Promise<void> {}
 
+  /** The file's length: the end of the last write, or what setLength made it. */
+  size(): number {
+    return this.length;
+  }
+
   /** Bytes that hold data (what `du` would report, before filesystem rounding). */
   allocated(): number {
     return this.ranges.reduce((n, [s, e]) => n + (e - s), 0);
   }
 }
 
-const PATTERN = new Uint8Array(4 * 1024 * 1024).fill(0xa5);
+/**
+ * Pseudo-random bytes (xorshift32): a constant pattern deflates to almost nothing, so a
+ * compressing writer measured with it would report far less than a full disk of real data needs.
+ */
+const PATTERN = (() => {
+  const words = new Uint32Array(1024 * 1024);
+  let x = 0x9e3779b9;
+  for (let i = 0; i < words.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    words[i] = x >>> 0;
+  }
+  return new Uint8Array(words.buffer);
+})();
 
 /**
  * A reader with the allocation map of another (or all data) whose bytes are a constant pattern.
@@ -119,17 +145,36 @@ function patternReader(virtualSize: number, extents: () => AsyncIterable<Extent>
   };
 }
 
-async function sizeFor(driver: FormatDriver, options: Record<string, unknown>, reader: ImageReader, zeroScan: boolean): Promise<number> {
-  const sink = new CountingSink();
-  const writer = await driver.create!(sink, {
-    virtualSize: reader.virtualSize,
+/**
+ * Where the writer believes it writes: formats that write several files (split or flat VMDK
+ * extents) name them after it, and a backing file is found relative to it, as for an output in
+ * the current folder. Nothing is created there.
+ */
+const MEASURE_PATH = resolve('guestkit-measure');
+
+/** A dry run of the writer: the summed lengths of every file it would write. */
+async function sizeFor(driver: FormatDriver, options: Record<string, unknown>, virtualSize: number, feed: ((w: ImageWriter) => Promise<unknown>) | undefined, allocation: () => AsyncIterable<Extent>): Promise<number> {
+  const sinks = [new CountingSink()];
+  const writer = await driver.create!(sinks[0], {
+    virtualSize,
     options,
-    file: sink.name,
-    allocation: () => reader.extents(),
+    path: `${MEASURE_PATH}.${driver.extensions[0] ?? driver.name}`,
+    file: sinks[0].name,
+    allocation,
+    openSideFile: async (p) => {
+      const side = new CountingSink(p);
+      sinks.push(side);
+      return side;
+    },
   });
-  await copyImage(reader, writer, zeroScan ? {} : { zeroGranularity: 0, chunkSize: PATTERN.length });
-  await writer.finish();
-  return sink.allocated();
+  try {
+    if (feed) await feed(writer);
+    await writer.finish();
+  } catch (e) {
+    await writer.abort().catch(() => {});
+    throw e;
+  }
+  return sinks.reduce((n, s) => n + s.size(), 0);
 }
 
 export interface MeasureOptions {
@@ -150,23 +195,24 @@ export interface MeasureResult {
 }
 
 export async function measure(opts: MeasureOptions): Promise<MeasureResult> {
-  const driver = byName(opts.format);
-  requireWriter(driver);
+  const driver = writerByName(opts.format);
   const raw = optionRecord(opts.options);
   const options = parseDriverOptions(driver.optionsSchema, driver.name, raw) as Record<string, unknown>;
   let source: ImageReader | undefined;
   if (opts.source) source = await openImage(opts.source, { format: opts.sourceFormat, allowOutside: opts.allowOutside } satisfies OpenOptions);
   try {
     const size = source?.virtualSize ?? opts.size;
-    if (size === undefined) throw new UnsupportedFeatureError('measure needs a source image or --size');
+    if (size === undefined) throw new UsageError('measure needs a source image or --size');
     const allData = async function* (): AsyncIterable<Extent> {
       if (size > 0) yield { offset: 0, length: size, kind: 'data', depth: 0 };
     };
-    const none = async function* (): AsyncIterable<Extent> {
-      if (size > 0) yield { offset: 0, length: size, kind: 'unallocated', depth: 0 };
-    };
-    const required = source ? await sizeFor(driver, options, source, true) : await sizeFor(driver, options, patternReader(size, none), false);
-    const full = await sizeFor(driver, options, patternReader(size, allData), false);
+    const nothing = async function* (): AsyncIterable<Extent> {};
+    // As convert drives the writer (default -S), or as create does: no blocks at all.
+    const required = source
+      ? await sizeFor(driver, options, size, (w) => copyImage(source!, w, {}), () => source!.extents())
+      : await sizeFor(driver, options, size, undefined, nothing);
+    const pattern = patternReader(size, allData);
+    const full = await sizeFor(driver, options, size, (w) => copyImage(pattern, w, { zeroGranularity: 0, chunkSize: PATTERN.length }), allData);
     return { required, 'fully-allocated': full };
   } finally {
     await source?.close();

@@ -4,8 +4,10 @@
  * Only the named image changes: a backing file is never written.
  */
 import { UnsupportedFeatureError, UsageError } from '../errors.js';
-import { rootContext } from '../formats/open.js';
+import { notThisFormat, rootContext } from '../formats/open.js';
+import { FileSource } from '../stream/source.js';
 import { byName } from '../formats/registry.js';
+import { refuseUrl } from '../formats/shared/url.js';
 import { parseSize } from '../formats/shared/options.js';
 import type { ResizeResult, ResizeTarget } from '../formats/types.js';
 import { detectFormat } from './info.js';
@@ -33,6 +35,7 @@ export function parseResizeSize(text: string): ResizeTarget {
 }
 
 export async function resize(opts: ResizeImageOptions): Promise<ResizeResult> {
+  refuseUrl(opts.image);
   let target: ResizeTarget;
   try {
     target = typeof opts.size === 'number' ? { size: opts.size } : parseResizeSize(opts.size);
@@ -42,6 +45,12 @@ export async function resize(opts: ResizeImageOptions): Promise<ResizeResult> {
   }
   const driver = byName(opts.format ?? (await detectFormat(opts.image)).format);
   if (!driver.resize) throw new UnsupportedFeatureError(`resizing ${driver.name} images is not supported`, { file: opts.image });
+  // A named format's resizer would rewrite another format's bytes: refuse a file that is clearly something else.
+  if (opts.format) {
+    const source = await FileSource.open(opts.image);
+    const other = await notThisFormat(source, driver, opts.image).finally(() => source.close());
+    if (other) throw other;
+  }
   const ctx = rootContext(opts.image, opts.image, { allowOutside: opts.allowOutside, openBacking: false });
   return driver.resize(opts.image, target, { shrink: opts.shrink ?? false, ctx });
 }

@@ -2,16 +2,17 @@ import { EXIT_CHECK_UNSUPPORTED, checkExitCode, checkImage, checkJson } from '..
 import { UsageError } from '../errors.js';
 import { outputMode, printJson } from './output.js';
 
-export async function run(image: string | undefined, opts: { json?: boolean; output?: string; format?: string }): Promise<void> {
+export async function run(image: string | undefined, opts: { json?: boolean; output?: string; format?: string; quiet?: boolean }): Promise<void> {
   if (!image) throw new UsageError('no image given: guestkit check IMAGE');
+  const mode = outputMode(opts);
   const r = await checkImage(image, { format: opts.format });
   if (!r) {
     process.stderr.write(`guestkit: ${image}: this image format does not support checks\n`);
     process.exitCode = EXIT_CHECK_UNSUPPORTED;
     return;
   }
-  if (outputMode(opts) === 'json') printJson(checkJson(r));
-  else {
+  if (mode === 'json') printJson(checkJson(r));
+  else if (!opts.quiet) {
     const lines = [...r.messages];
     if (r.corruptions === 0 && r.leaks === 0 && r.checkErrors === 0) lines.push('No errors were found on the image.');
     else {

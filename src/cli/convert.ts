@@ -1,4 +1,5 @@
-import { convert } from '../api/convert.js';
+import { convert, outputDriverFor } from '../api/convert.js';
+import { printOptionHelpIfAsked } from './option-help.js';
 import { UsageError } from '../errors.js';
 import { parseSize } from '../formats/shared/options.js';
 import { humanSize, printJson } from './output.js';
@@ -24,6 +25,7 @@ interface Flags {
   /** commander's --no-create: false when -n is given. */
   create?: boolean;
   targetIsZero?: boolean;
+  quiet?: boolean;
 }
 
 /** qemu-img's -t: 'unsafe' skips the final fsync; every other mode keeps it. */
@@ -36,13 +38,17 @@ function cacheMode(mode: string | undefined): boolean {
 }
 
 export async function run(source: string | undefined, output: string | undefined, f: Flags): Promise<void> {
+  // `convert -O FMT -o help` needs no file names (as qemu-img).
+  if (printOptionHelpIfAsked(f.format ?? (output ? outputDriverFor(output, undefined).name : 'raw'), f.options)) return;
   if (!source || !output) throw new UsageError('convert needs a source and an output: guestkit convert [options] SOURCE OUTPUT');
   const parallel = f.parallel !== undefined ? Number(f.parallel) : undefined;
   if (parallel !== undefined && (!Number.isInteger(parallel) || parallel < 1 || parallel > 64)) {
     throw new UsageError(`-m takes a number of jobs from 1 to 64, not '${f.parallel}'`);
   }
-  const mode = f.progress ?? (f.p ? 'bar' : undefined);
-  if (mode !== undefined && mode !== 'bar' && mode !== 'json') throw new UsageError(`--progress takes bar or json, not '${mode}'`);
+  const asked = f.progress ?? (f.p ? 'bar' : undefined);
+  if (asked !== undefined && asked !== 'bar' && asked !== 'json') throw new UsageError(`--progress takes bar or json, not '${asked}'`);
+  // -q silences everything but errors, progress included (qemu-img: -q wins over -p).
+  const mode = f.quiet ? undefined : asked;
   const bar = mode === 'bar' ? new ProgressBar(process.stderr) : undefined;
   const started = performance.now();
   let last: CopyProgress = { done: 0, total: 0, bytesRead: 0 };
@@ -86,6 +92,7 @@ export async function run(source: string | undefined, output: string | undefined
     onProgress,
   }).finally(() => process.off('SIGUSR1', onUsr1));
   bar?.finish();
+  if (f.quiet) return;
   if (f.json) printJson(result);
   else if (output !== '-' && mode === 'bar') {
     process.stderr.write(`${result.sourceFormat} → ${result.format}: ${humanSize(result.virtualSize)} virtual, ${humanSize(result.outputSize)} written in ${result.seconds.toFixed(2)} s\n`);

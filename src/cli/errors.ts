@@ -18,7 +18,8 @@ export function reportError(e: unknown, prefix = 'guestkit'): number {
   if (e instanceof GuestkitError) {
     process.stderr.write(`${prefix}: ${e.message}\n`);
     if (debug && e.stack) process.stderr.write(`${e.stack}\n`);
-    return e instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;
+    // A usage error may carry qemu-img's own exit code for the same mistake (--output xml: 1).
+    return e instanceof UsageError ? ((e as { exitCode?: number }).exitCode ?? EXIT_USAGE) : EXIT_FAILURE;
   }
   const err = e as { code?: string; message?: string; stack?: string };
   if (err?.code?.startsWith?.('commander.')) return EXIT_USAGE;

@@ -55,13 +55,14 @@ export async function run(
   opts: { json?: boolean; output?: string; format?: string; allowOutside?: boolean; backingChain?: boolean },
 ): Promise<void> {
   if (!image) throw new UsageError('no image given: guestkit info IMAGE');
+  const mode = outputMode(opts);
   if (opts.backingChain) {
     const chain = await imageInfoChain(image, { format: opts.format, allowOutside: opts.allowOutside });
-    if (outputMode(opts) === 'json') printJson(chain);
+    if (mode === 'json') printJson(chain);
     else process.stdout.write(chain.map(humanInfo).join('\n'));
     return;
   }
   const info = await imageInfo(image, { format: opts.format, allowOutside: opts.allowOutside });
-  if (outputMode(opts) === 'json') printJson(info);
+  if (mode === 'json') printJson(info);
   else process.stdout.write(humanInfo(info));
 }

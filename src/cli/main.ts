@@ -63,6 +63,7 @@ export function buildProgram(formats?: readonly FormatDriver[]): Command {
     .option('--json', 'same as --output json')
     .option('--output <fmt>', 'human or json', 'human')
     .option('--backing-chain', 'show every image of the backing chain, top first')
+    .option('-U, --force-share', 'accepted for qemu-img compatibility: guestkit never locks images (an image a running VM writes may read inconsistent)')
     .option('--allow-outside', 'follow backing/extent paths outside the image folder')
     .addHelpText('after', '\nExamples:\n  guestkit info disk.qcow2\n  guestkit info --backing-chain --output json overlay.qcow2\n  guestkit info --output json disk.vhd')
     .action(async (image, opts) => (await import('./info.js')).run(image ?? opts.image, opts));
@@ -80,6 +81,9 @@ export function buildProgram(formats?: readonly FormatDriver[]): Command {
     .option('--compress-output', 'same as -c')
     .option('-o, --options <k=v,...>', 'format options, e.g. cluster_size=64k,compat=0.10')
     .option('-p', 'show a progress bar on stderr (same as --progress bar)')
+    .option('-q, --quiet', 'print nothing but errors (no progress, no summary, no --json result)')
+    .option('-W', 'accepted for qemu-img compatibility (out-of-order writes): the engine already keeps writes in flight, and files stay laid out in offset order')
+    .option('-U, --force-share', 'accepted for qemu-img compatibility: guestkit never locks images (an image a running VM writes may read inconsistent)')
     .option('--progress <mode>', 'bar: a progress bar on stderr; json: JSON lines {done, total, bytesPerSecond} on stderr')
     .option('-S, --sparse-size <size>', 'minimum run of zeros left as a hole (0 writes everything)', '4k')
     .option('-B, --backing <file>', 'make the output an overlay of this image (named relative to the output): only what differs from it is written')
@@ -107,6 +111,7 @@ export function buildProgram(formats?: readonly FormatDriver[]): Command {
     .option('--json', 'same as --output json')
     .option('--output <fmt>', 'human or json', 'human')
     .option('--allow-outside', 'follow backing/extent paths outside the image folder')
+    .option('-U, --force-share', 'accepted for qemu-img compatibility: guestkit never locks images')
     .addHelpText('after', '\nExamples:\n  guestkit map disk.qcow2\n  guestkit map --output json overlay.qcow2')
     .action(async (image, opts) => (await import('./map.js')).run(image ?? opts.image, opts));
 
@@ -118,6 +123,8 @@ export function buildProgram(formats?: readonly FormatDriver[]): Command {
     .option('-f, --format <fmt>', 'image format (detected when omitted)')
     .option('--json', 'same as --output json')
     .option('--output <fmt>', 'human or json', 'human')
+    .option('-q, --quiet', 'print nothing in human mode; use the exit code')
+    .option('-U, --force-share', 'accepted for qemu-img compatibility: guestkit never locks images')
     .addHelpText('after', '\nExamples:\n  guestkit check disk.qcow2\n  guestkit check --output json disk.vdi')
     .action(async (image, opts) => (await import('./check.js')).run(image ?? opts.image, opts));
 
@@ -131,6 +138,7 @@ export function buildProgram(formats?: readonly FormatDriver[]): Command {
     .option('-s, --strict', 'images of different sizes are different')
     .option('-p, --progress', 'show a progress bar on stderr')
     .option('-q, --quiet', 'print nothing; use the exit code')
+    .option('-U, --force-share', 'accepted for qemu-img compatibility: guestkit never locks images')
     .option('--allow-outside', 'follow backing/extent paths outside the image folders')
     .addHelpText('after', '\nExamples:\n  guestkit compare disk.vmdk disk.qcow2\n  guestkit compare -s a.raw b.vhd')
     .action(async (a, b, opts) => {
@@ -164,6 +172,7 @@ export function buildProgram(formats?: readonly FormatDriver[]): Command {
     .option('--json', 'same as --output json')
     .option('--output <fmt>', 'human or json', 'human')
     .option('--allow-outside', 'follow backing/extent paths outside the image folder')
+    .option('-U, --force-share', 'accepted for qemu-img compatibility: guestkit never locks images')
     .addHelpText('after', '\nExamples:\n  guestkit measure -O qcow2 disk.vmdk\n  guestkit measure -O vhd --size 20G --output json')
     .action(async (source, opts) => (await import('./measure.js')).run(source, opts));
 

@@ -10,7 +10,11 @@ export async function run(image: string | undefined, opts: { json?: boolean; out
   // Streamed line by line: a fragmented image's map can be long.
   let first = true;
   if (!json) process.stdout.write(`${'Offset'.padEnd(16)}${'Length'.padEnd(16)}${'Mapped to'.padEnd(16)}File\n`);
-  for await (const e of mapImage(image, { format: opts.format, allowOutside: opts.allowOutside })) {
+  // Human mode only: JSON output stays exactly qemu-img's shape, on stdout.
+  const onNotes = (notes: string[]) => {
+    if (!json) for (const n of notes) process.stderr.write(`guestkit: note: ${n}\n`);
+  };
+  for await (const e of mapImage(image, { format: opts.format, allowOutside: opts.allowOutside, onNotes })) {
     if (json) {
       process.stdout.write(`${first ? '[' : ',\n'}${jsonLine(e)}`);
       first = false;

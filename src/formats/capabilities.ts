@@ -3,7 +3,7 @@
  * measure and plan validation ask the same question and give the same answer.
  */
 import { UnsupportedFeatureError, UsageError, type GuestkitError } from '../errors.js';
-import { drivers } from './registry.js';
+import { drivers, outputFormatByName, writableList } from './registry.js';
 import type { FormatDriver } from './types.js';
 
 export interface WriteRequest {
@@ -19,7 +19,7 @@ export interface WriteRequest {
 export function writeRefusal(driver: FormatDriver, req: WriteRequest = {}): { field: 'format' | 'compress' | 'backing'; error: GuestkitError } | undefined {
   const where = req.file ? { file: req.file } : {};
   if (!driver.create || !driver.capabilities.write) {
-    return { field: 'format', error: new UnsupportedFeatureError(`writing ${driver.name} images is not supported`, where) };
+    return { field: 'format', error: new UnsupportedFeatureError(`writing ${driver.name} images is not supported (guestkit only reads them); ${writableList()}`, where) };
   }
   if (req.compress && !driver.capabilities.compression) {
     return { field: 'compress', error: new UsageError(`format ${driver.name} does not support compression`, where) };
@@ -35,6 +35,13 @@ export function writeRefusal(driver: FormatDriver, req: WriteRequest = {}): { fi
 export function requireWriter(driver: FormatDriver, req: WriteRequest = {}): asserts driver is FormatDriver & Required<Pick<FormatDriver, 'create'>> {
   const refusal = writeRefusal(driver, req);
   if (refusal) throw refusal.error;
+}
+
+/** The driver for an output format by name, refused unless it can write what is asked. */
+export function writerByName(name: string, req: WriteRequest = {}): FormatDriver & Required<Pick<FormatDriver, 'create'>> {
+  const driver = outputFormatByName(name);
+  requireWriter(driver, req);
+  return driver;
 }
 
 /** Drivers by name, "a, b or c" (for messages that suggest another format). */

@@ -8,7 +8,8 @@ import { fileKey } from '../stream/file-identity.js';
 import { openedInside } from './shared/paths.js';
 import { retryingSource, type RetryPolicy } from '../stream/retry.js';
 import { byName } from './registry.js';
-import { detectSource } from './detect.js';
+import { detectBytes, detectSource, readProbeInput } from './detect.js';
+import { refuseUrl } from './shared/url.js';
 import type { FormatDriver, ImageReader, OpenContext } from './types.js';
 
 /** Deeper chains than this are refused: real chains are a handful of snapshots deep, loops are endless. */
@@ -41,7 +42,38 @@ async function openWithDriver(source: ByteSource, format: string | undefined, ct
   if (!driver.open) {
     throw new UnsupportedFeatureError(`${driver.name} images cannot be read`, { file: ctx.file });
   }
-  return driver.open(source, ctx);
+  try {
+    return await driver.open(source, ctx);
+  } catch (e) {
+    if (format && e instanceof CorruptImageError) throw (await notThisFormat(source, driver, ctx.file, e)) ?? e;
+    throw e;
+  }
+}
+
+/**
+ * When a named format (-f, a backing format) fails to open, the file is often simply another
+ * format: say that, and what it looks like, rather than what the wrong parser tripped on ("a
+ * 4587520-byte file is too large for a VMDK descriptor"). Undefined when the format's own probe
+ * claims the file: then it is one, damaged, and the parser's message is the right one.
+ */
+export async function notThisFormat(source: ByteSource, driver: FormatDriver, file: string, cause?: CorruptImageError): Promise<CorruptImageError | undefined> {
+  if (!source.seekable) return undefined;
+  const input = await readProbeInput(source).catch(() => undefined);
+  if (!input) return undefined;
+  let claimed;
+  try {
+    claimed = driver.probe(input);
+  } catch {
+    claimed = null;
+  }
+  if (claimed) return undefined;
+  const seen = detectBytes(input);
+  // Asked before any parsing (check, resize): only a file that is clearly another format is refused.
+  if (!cause && seen.format === 'raw') return undefined;
+  const looks =
+    seen.format === 'raw' ? 'it has no signature of any format guestkit knows (raw data?)' : `it looks like a ${seen.format}${seen.subformat ? ` (${seen.subformat})` : ''} image`;
+  const hint = seen.format === 'raw' ? 'leave out -f to read it as raw' : `leave out -f, or give -f ${seen.format}`;
+  return new CorruptImageError(`not a ${driver.name} image: ${looks}; ${hint}`, { file, cause });
 }
 
 const openChild: OpenContext['openImage'] = async (path, format, parent) => {
@@ -79,6 +111,7 @@ export function rootContext(file: string, path: string | undefined, opts: OpenOp
 
 export async function openImage(path: string, opts: OpenOptions = {}): Promise<ImageReader> {
   if (!path) throw new UsageError('no image file given');
+  refuseUrl(path);
   const file = await FileSource.open(path, opts.name ?? path);
   const source = retryingSource(opts.wrapSource ? opts.wrapSource(file) : file, opts.retry);
   try {

@@ -2,7 +2,7 @@
  * The list of format drivers. Adding a format is one import and one line here.
  * Order matters only for ties in detection, which distinct magics never produce.
  */
-import { UsageError } from '../errors.js';
+import { UnsupportedFeatureError, UsageError } from '../errors.js';
 import type { FormatDriver } from './types.js';
 import { rawDriver } from './raw/driver.js';
 import { qcow2Driver } from './qcow2/driver.js';
@@ -48,4 +48,37 @@ export function qemuName(format: string): string {
 /** The catch-all driver (raw): what unrecognised content detects as, and the default output format. */
 export function fallbackDriver(): FormatDriver {
   return FALLBACK;
+}
+
+/** Formats qemu-img knows that guestkit does not, so a refusal can say "known, not supported" rather than "unknown". */
+const QEMU_ONLY: Record<string, string> = {
+  qed: 'QEMU Enhanced Disk',
+  parallels: 'Parallels',
+  bochs: 'Bochs',
+  cloop: 'compressed loop',
+  dmg: 'Apple disk image',
+  luks: 'LUKS-encrypted',
+  vvfat: 'virtual FAT',
+};
+
+export function writableList(): string {
+  const label = (d: FormatDriver) => (d.aliases?.length ? `${d.name} (${d.aliases.join(', ')})` : d.name);
+  const writable = ALL.filter((d) => d.capabilities.write && d.create).map(label);
+  const readOnly = ALL.filter((d) => !(d.capabilities.write && d.create)).map(label);
+  return `formats guestkit can write: ${writable.join(', ')}${readOnly.length ? `; it reads but cannot write ${readOnly.join(', ')}` : ''}`;
+}
+
+/**
+ * The driver named as an output format (convert -O, create -f, measure -O): an unknown name is
+ * refused with the list of formats that can be written. Whether it can write what is asked is
+ * capabilities.ts's question (writerByName).
+ */
+export function outputFormatByName(name: string): FormatDriver {
+  const n = name.toLowerCase();
+  const d = ALL.find((x) => x.name === n || x.aliases?.includes(n));
+  if (!d) {
+    const known = QEMU_ONLY[n] ? ` (${QEMU_ONLY[n]}, a qemu-img format guestkit does not support)` : '';
+    throw new UsageError(`unknown output format '${name}'${known}; ${writableList()}`);
+  }
+  return d;
 }

@@ -12,13 +12,23 @@ export interface Extent {
   offset: number;
   length: number;
   /**
-   * data: bytes stored in some layer; zero: known to read as zeros (zero flag, zero block, or
-   * unallocated with nothing beneath); unallocated: this layer has nothing and defers to a backing
-   * layer at `depth` or beyond (for a top-level reader with no backing, runs are 'zero').
+   * One rule for every driver:
+   * - data: bytes stored in some layer;
+   * - zero: reads as zeros — a zero flag or zeroed grain, or a hole with nothing beneath it (an
+   *   image without a backing file, or past the end of the backing image);
+   * - unallocated: this layer has nothing here and the image names a backing file that was not
+   *   opened (info, resize): what it reads as is not known. A reader whose backing chain is open
+   *   resolves such runs through the chain, so convert, map and compare never see this kind.
    */
   kind: 'data' | 'zero' | 'unallocated';
   /** Which layer of the chain answered: 0 = the image itself, 1 = its backing file, … */
   depth: number;
+  /**
+   * false for a 'zero' run that no layer stores: a hole of a format that can have a backing file
+   * (qcow2, VMDK), where qemu-img map says "present": false. Formats whose holes qemu reports as
+   * present zeros (VHD, VDI) leave it out. Default: true unless kind is 'unallocated'.
+   */
+  present?: boolean;
   /** Where the data lives in its file, when it is stored there uncompressed (map's "offset"). */
   hostOffset?: number;
 }

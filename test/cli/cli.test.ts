@@ -56,7 +56,7 @@ describe('guestkit CLI', () => {
     expect(guestkit(['frobnicate']).status).toBe(2);
     const r = guestkit(['convert', '-O', 'nosuchformat', join(dir, 'x'), join(dir, 'y')]);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/unknown format 'nosuchformat'/);
+    expect(r.stderr).toMatch(/unknown output format 'nosuchformat'; formats guestkit can write: /);
   });
 
   it('converts raw to raw with both flag styles, sparse, and refuses to overwrite without --force', () => {

@@ -86,7 +86,7 @@ describe('plan validation', () => {
       ],
     });
     expect(issues.map((i) => [i.path, i.message.split(';')[0]])).toEqual([
-      ['disks[0].format', "unknown format 'floppy'"],
+      ['disks[0].format', "unknown output format 'floppy'"],
       ['disks[1].options', "invalid raw option 'zeroes': Invalid input: expected boolean, received string"],
       ['disks[2].options', expect.stringMatching(/colour/)],
       ['disks[3].compress', 'format raw does not support compression'],

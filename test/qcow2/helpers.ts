@@ -9,7 +9,7 @@ import { qcow2Driver } from '../../src/formats/qcow2/driver.js';
 import type { CheckResult, Extent } from '../../src/formats/types.js';
 import { FileSource } from '../../src/stream/source.js';
 import { qemuImg, qemuIo, qemuMapEntries, qemuToRaw } from '../helpers/oracle.js';
-import type { MapEntry } from '../../src/api/map.js';
+import { toMapEntry, type MapEntry } from '../../src/api/map.js';
 import { pseudoRandom, readImage } from '../helpers/work.js';
 
 export const readAll = readImage;
@@ -32,13 +32,19 @@ export interface Run {
   depth: number;
 }
 
-/** Merges adjacent runs of the same kind and depth (qemu-img also splits at host-offset jumps). */
-export function mergeRuns(runs: Run[]): Run[] {
+/**
+ * Merges adjacent runs of the same kind and depth (qemu-img also splits at host-offset jumps), in
+ * qemu-img map's vocabulary: a zero run that is not present (a hole with nothing beneath) is
+ * 'unallocated' here, as qemuRuns names it.
+ */
+export function mergeRuns(runs: Array<Run & { present?: boolean }>): Run[] {
   const out: Run[] = [];
   for (const r of runs) {
+    const m = toMapEntry({ ...r, present: r.present });
+    const kind: Run['kind'] = m.data ? 'data' : m.present ? 'zero' : 'unallocated';
     const last = out[out.length - 1];
-    if (last && last.kind === r.kind && last.depth === r.depth && last.offset + last.length === r.offset) last.length += r.length;
-    else out.push({ offset: r.offset, length: r.length, kind: r.kind, depth: r.depth });
+    if (last && last.kind === kind && last.depth === r.depth && last.offset + last.length === r.offset) last.length += r.length;
+    else out.push({ offset: r.offset, length: r.length, kind, depth: r.depth });
   }
   return out;
 }

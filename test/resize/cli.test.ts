@@ -55,7 +55,7 @@ describe('guestkit resize (CLI)', () => {
     r = guestkit(['resize', '-f', 'qcow2', q, '+1M']);
     expect(r.status).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/qcow2 header needs 72 bytes/);
+    expect(r.stderr).toMatch(/the file ends inside the qcow2 header: it needs 72 bytes/);
   });
 
   it('usage errors: missing size, unknown option', () => {

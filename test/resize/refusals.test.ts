@@ -95,7 +95,7 @@ describe('resize refusals', () => {
     expect(e).toMatchObject({ field: 'l1_table_offset', offset: 40 });
     const cut = join(dir, 'cut.qcow2');
     writeFileSync(cut, readFileSync(q).subarray(0, 60));
-    e = await refused({ image: cut, size: '+1M', format: 'qcow2' }, TruncatedImageError, /needs 72 bytes/);
+    e = await refused({ image: cut, size: '+1M', format: 'qcow2' }, TruncatedImageError, /it needs 72 bytes/);
     expect(e.offset).toBe(0);
 
     const v = await make('c.vhd', 'vhd', '');

@@ -3,6 +3,7 @@ import { closeSync, fstatSync, openSync, readSync, writeSync, ftruncateSync, rea
 import { createCipheriv } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { expect } from 'vitest';
+import { toMapEntry } from '../../src/api/map.js';
 import { openImage, openSource, type OpenOptions } from '../../src/formats/open.js';
 import type { Extent, ImageReader } from '../../src/formats/types.js';
 import { StreamSource } from '../../src/stream/source.js';
@@ -122,7 +123,11 @@ export function qemuMap(path: string, format = 'vmdk'): Run[] {
 
 export async function ourMap(reader: ImageReader): Promise<Run[]> {
   const runs: Run[] = [];
-  for await (const e of reader.extents()) runs.push({ start: e.offset, length: e.length, kind: e.kind, depth: e.depth });
+  // In qemu-img map's vocabulary, as qemuMap gives it: a zero run not present is 'unallocated'.
+  for await (const e of reader.extents()) {
+    const m = toMapEntry(e);
+    runs.push({ start: e.offset, length: e.length, kind: m.data ? 'data' : m.present ? 'zero' : 'unallocated', depth: e.depth });
+  }
   return merge(runs);
 }
 

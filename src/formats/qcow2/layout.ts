@@ -5,7 +5,10 @@
  * as the 64-bit constant the spec gives plus the two 32-bit halves the hot paths use (JavaScript
  * numbers hold 53 bits, and BigInt arithmetic per cluster would dominate a conversion).
  */
-import { ascii, bits64be, struct, u16be, u32be, u64be, u8, type Parsed } from '../shared/struct.js';
+import { ascii, bits64be, specFieldName, struct as declare, u16be, u32be, u64be, u8, type Field, type Parsed } from '../shared/struct.js';
+
+/** qcow2 records, whose messages name fields as docs/interop/qcow2.txt does (l1_table_offset). */
+const struct = <F extends Record<string, Field<any>>>(name: string, size: number, fields: F) => declare(name, size, fields, { fieldName: specFieldName });
 
 /** "QFI\xFB" at offset 0 (qcow2 spec, header field `magic`); versions 2 and 3 are qcow2, 1 the legacy qcow. */
 export const QCOW2_MAGIC = 0x514649fb;

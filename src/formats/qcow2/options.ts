@@ -14,16 +14,16 @@ const zInt = z.preprocess((v) => (typeof v === 'string' && /^\s*\d+\s*$/.test(v)
 export const qcow2OptionsSchema = z
   .object({
     /** 0.10 (version 2) or 1.1 (version 3, the default); v2/v3 accepted as aliases, as in QEMU. */
-    compat: z.enum(['0.10', '1.1', 'v2', 'v3']).optional(),
-    cluster_size: zSize.optional(),
-    refcount_bits: zInt.optional(),
-    lazy_refcounts: zBool.optional(),
-    extended_l2: zBool.optional(),
-    compression_type: z.enum(['zlib', 'zstd']).optional(),
-    backing_file: z.string().min(1).optional(),
-    backing_fmt: z.string().min(1).optional(),
+    compat: z.enum(['0.10', '1.1', 'v2', 'v3']).optional().describe('Compatibility level (v2 [0.10] or v3 [1.1]; default 1.1)'),
+    cluster_size: zSize.optional().describe('qcow2 cluster size, a power of two from 512 to 2M (default 64k)'),
+    refcount_bits: zInt.optional().describe('Width of a reference count entry in bits (default 16)'),
+    lazy_refcounts: zBool.optional().describe('Postpone refcount updates (default off)'),
+    extended_l2: zBool.optional().describe('Extended L2 tables (default off)'),
+    compression_type: z.enum(['zlib', 'zstd']).optional().describe('Compression method used for image cluster compression (default zlib)'),
+    backing_file: z.string().min(1).optional().describe('File name of a base image'),
+    backing_fmt: z.string().min(1).optional().describe('Image format of the base image'),
     /** Only "off": metadata or full preallocation is not implemented. */
-    preallocation: z.enum(['off']).optional(),
+    preallocation: z.enum(['off']).optional().describe('Preallocation mode (only off is implemented)'),
   })
   .strict();
 

@@ -1,6 +1,8 @@
 import * as z from 'zod';
 import { UnsupportedFeatureError } from '../../errors.js';
+import { zBool } from '../shared/options.js';
 import type { FormatDriver } from '../types.js';
+import { HoleProbe } from './holes.js';
 import { RawReader } from './reader.js';
 import { resizeRaw } from './resize.js';
 import { RawWriter } from './writer.js';
@@ -8,7 +10,7 @@ import { RawWriter } from './writer.js';
 export const rawOptions = z
   .object({
     /** Write zero ranges out explicitly (for targets that already hold data). */
-    zeroes: z.boolean().optional(),
+    zeroes: zBool.optional().describe('Write zero runs out instead of leaving holes (default off)'),
   })
   .strict();
 
@@ -26,7 +28,9 @@ export const rawDriver: FormatDriver = {
     if (source.size === undefined) {
       throw new UnsupportedFeatureError('raw input from a pipe has no known size; save it to a file first', { file: ctx.file });
     }
-    return new RawReader(source, source.size, ctx.path);
+    // Files only: a pipe has no holes to find, and a block device never passes the probe's sparseness test.
+    const holes = ctx.path && source.seekable ? await HoleProbe.open(ctx.path) : { sparse: false };
+    return new RawReader(source, source.size, ctx.path, holes.probe, holes.sparse);
   },
   async create(sink, spec) {
     const opts = rawOptions.parse(spec.options);

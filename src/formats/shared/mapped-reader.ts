@@ -44,6 +44,13 @@ export abstract class MappedReader implements ImageReader {
   abstract info(): FormatInfo;
   abstract files(): string[];
 
+  private names?: boolean;
+  /** Whether the image names a backing file (or parent), opened or not. */
+  protected namesBacking(): boolean {
+    this.names ??= this.info().backingFile !== undefined;
+    return this.names;
+  }
+
   async close(): Promise<void> {
     await this.backing?.close();
     await this.source.close();
@@ -117,6 +124,7 @@ export abstract class MappedReader implements ImageReader {
         cur &&
         cur.kind === e.kind &&
         cur.depth === e.depth &&
+        cur.present === e.present &&
         cur.offset + cur.length === e.offset &&
         (cur.hostOffset === undefined) === (e.hostOffset === undefined) &&
         (cur.hostOffset === undefined || cur.hostOffset + cur.length === e.hostOffset)
@@ -146,10 +154,13 @@ export abstract class MappedReader implements ImageReader {
         if (bEnd > pos) {
           for await (const e of this.backing.extents(pos, bEnd)) yield* push({ ...e, depth: e.depth + 1 });
         }
-        // Past the backing image's end nothing is consulted: qemu-img map reports it at this layer.
-        if (bEnd < pos + n) yield* push({ offset: Math.max(pos, bEnd), length: pos + n - Math.max(pos, bEnd), kind: 'unallocated', depth: 0 });
-      } else {
+        // Past the backing image's end nothing is consulted: zeros, reported at this layer as qemu-img map does.
+        if (bEnd < pos + n) yield* push({ offset: Math.max(pos, bEnd), length: pos + n - Math.max(pos, bEnd), kind: 'zero', present: false, depth: 0 });
+      } else if (this.namesBacking()) {
+        // The image defers to a backing file that was not opened: its content is not known here.
         yield* push({ offset: pos, length: n, kind: 'unallocated', depth: 0 });
+      } else {
+        yield* push({ offset: pos, length: n, kind: 'zero', present: false, depth: 0 });
       }
       pos += n;
     }

@@ -5,6 +5,7 @@
 import * as z from 'zod';
 import { UsageError } from '../../errors.js';
 import { UUID_TEXT } from './uuid.js';
+import { optionFields } from './option-list.js';
 
 const SUFFIX: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5, e: 1024 ** 6 };
 
@@ -20,6 +21,11 @@ export function parseSize(text: string, what = 'size'): number {
 /** `-o` as the API takes it — qemu-img's `k=v,k=v` string or an object — as a fresh record. */
 export function optionRecord(options: Record<string, unknown> | string | undefined): Record<string, unknown> {
   return typeof options === 'string' ? parseOptionString(options) : { ...(options ?? {}) };
+}
+
+/** qemu-img's `-o help` (or `-o ?`): a request for the option list rather than options. */
+export function isOptionHelp(text: string | undefined): boolean {
+  return text !== undefined && text.split(',').some((p) => p.trim() === 'help' || p.trim() === '?');
 }
 
 /** `a=b,c=d` → { a: 'b', c: 'd' }; a doubled comma stands for a literal comma (qemu-img's escaping). */
@@ -65,7 +71,15 @@ export function parseDriverOptions<T>(schema: z.ZodType<T> | undefined, format: 
   const r = schema.safeParse(options);
   if (r.success) return r.data;
   const issue = r.error.issues[0];
-  const key = issue.path.join('.') || (issue as { keys?: string[] }).keys?.join(', ') || '';
+  const unknown = issue.code === 'unrecognized_keys' ? issue.keys : undefined;
+  if (unknown?.length) {
+    // The valid names, from the same schema: a typo is fixed without a trip to the manual.
+    const valid = optionFields(schema).map((f) => f.name);
+    throw new UsageError(`unknown ${format} option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')}; ${format} takes ${valid.join(', ')} (-o help describes them)`, {
+      field: unknown.join(', '),
+    });
+  }
+  const key = issue.path.join('.');
   throw new UsageError(`invalid ${format} option${key ? ` '${key}'` : ''}: ${issue.message}`, { field: key || undefined });
 }
 

@@ -8,6 +8,7 @@ import { realpathSync, statSync, type Stats } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { ConfinementError, UsageError } from '../../errors.js';
 import { realPathOr } from './real-path.js';
+import { isUrl } from './url.js';
 
 export interface ConfineOptions {
   /** File that names the path (for messages and as the base of relative names). */
@@ -22,7 +23,7 @@ export function resolveConfined(name: string, opts: ConfineOptions): string {
   if (name.length === 0 || name.includes('\0')) {
     throw new UsageError(`${opts.what} name is empty or contains a NUL byte`, { file: opts.referrer, field: opts.what });
   }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(name) && !name.startsWith('file://')) {
+  if (isUrl(name) && !name.startsWith('file://')) {
     throw new ConfinementError(`${opts.what} '${name}' is a network URL; only local files are supported`, { file: opts.referrer, field: opts.what });
   }
   const plain = name.startsWith('file://') ? decodeURIComponent(name.slice(7)) : name;

@@ -11,6 +11,27 @@ export interface ParseContext {
   file?: string;
   /** Byte offset of the record inside the file, so errors name absolute offsets. */
   base?: number;
+  /** The record's name ("qcow2 header"), set by parse() for the messages of its fields. */
+  record?: string;
+  /** How the record's specification spells a field key, for messages (set by parse()). */
+  fieldName?: (key: string) => string;
+}
+
+export interface StructOptions {
+  /**
+   * How the format's specification spells field names, so messages use them: qcow2.txt writes
+   * l1_table_offset for our l1TableOffset (specFieldName). Default: the key as declared (the VMDK
+   * and VHD layouts use their specifications' own camelCase names).
+   */
+  fieldName?: (key: string) => string;
+}
+
+/**
+ * A field as the format specifications write it: our camelCase keys in the specs' snake_case
+ * (l1TableOffset → l1_table_offset, the name in qcow2.txt and QEMU's messages).
+ */
+export function specFieldName(key: string): string {
+  return key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
 }
 
 export interface Field<T> {
@@ -46,9 +67,10 @@ function u64Field(offset: number, little: boolean): Field<number> {
     read(dv, at, name, ctx) {
       const v = dv.getBigUint64(at, little);
       if (v > MAX_SAFE) {
-        throw new CorruptImageError(`${name} is ${v}, larger than any supported value (2^53)`, {
+        const field = ctx.fieldName ? ctx.fieldName(name) : name;
+        throw new CorruptImageError(`the image is corrupt: ${ctx.record ? `${ctx.record} field ` : ''}${field} is ${v}, larger than any size or offset an image can have (2^53)`, {
           file: ctx.file,
-          field: name,
+          field,
           offset: (ctx.base ?? 0) + offset,
         });
       }
@@ -125,7 +147,7 @@ export interface Struct<F extends Record<string, Field<unknown>>> {
   offsetOf(field: keyof F): number;
 }
 
-export function struct<F extends Record<string, Field<any>>>(name: string, size: number, fields: F): Struct<F> {
+export function struct<F extends Record<string, Field<any>>>(name: string, size: number, fields: F, opts: StructOptions = {}): Struct<F> {
   const spans = Object.entries(fields)
     .map(([k, f]) => ({ k, start: f.offset, end: f.offset + f.size }))
     .sort((a, b) => a.start - b.start);
@@ -140,7 +162,7 @@ export function struct<F extends Record<string, Field<any>>>(name: string, size:
     fields,
     parse(buf, ctx = {}, at = 0) {
       if (at < 0 || buf.length - at < size) {
-        throw new TruncatedImageError(`${name} needs ${size} bytes but only ${Math.max(0, buf.length - at)} are there`, {
+        throw new TruncatedImageError(`the file ends inside the ${name}: it needs ${size} bytes, only ${Math.max(0, buf.length - at)} are there (a truncated image?)`, {
           file: ctx.file,
           field: name,
           offset: (ctx.base ?? 0) + at,
@@ -148,7 +170,7 @@ export function struct<F extends Record<string, Field<any>>>(name: string, size:
       }
       const dv = new DataView(buf.buffer, buf.byteOffset + at, size);
       const out: Record<string, unknown> = {};
-      const sub: ParseContext = { file: ctx.file, base: (ctx.base ?? 0) + at };
+      const sub: ParseContext = { file: ctx.file, base: (ctx.base ?? 0) + at, record: name, fieldName: opts.fieldName };
       for (const [k, f] of Object.entries(fields)) out[k] = f.read(dv, f.offset, k, sub);
       return out as Values<F>;
     },

@@ -6,12 +6,12 @@ import type { FormatInfo } from '../types.js';
 export const vdiOptions = z
   .object({
     /** Preallocate every block in place (image type "fixed") instead of appending blocks as data arrives. */
-    static: zBool.default(false),
+    static: zBool.default(false).describe('Preallocate every block (a fixed image; default off)'),
     /**
      * Image UUID (random when omitted). Not a qemu-img option: convert -n keeps an existing
      * image's UUID, which VirtualBox's media registry and child disks know it by.
      */
-    uuid: zUuid.optional(),
+    uuid: zUuid.optional().describe('Image UUID (random by default)'),
   })
   .strict();
 

@@ -20,20 +20,21 @@ export const MAX_WRITE_BLOCK_SIZE = 256 * 1024 * 1024;
 export const vhdOptions = z
   .object({
     /** dynamic (default, as qemu-img) or fixed. */
-    subformat: z.enum(['dynamic', 'fixed']).default('dynamic'),
+    subformat: z.enum(['dynamic', 'fixed']).default('dynamic').describe('Type of virtual hard disk'),
     /** Keep the exact size (geometry 65535/16/255, creator "qem2") instead of rounding up to a CHS geometry. */
-    force_size: zBool.default(false),
+    force_size: zBool.default(false).describe('Use the exact size given rather than the nearest CHS geometry (default off)'),
     /** Dynamic disks only: bytes per block, a power of two from 4 KiB to 256 MiB. */
     block_size: zSize
       .refine((v) => isPowerOfTwo(v) && v >= MIN_WRITE_BLOCK_SIZE && v <= MAX_WRITE_BLOCK_SIZE, {
         message: `block_size must be a power of two from ${MIN_WRITE_BLOCK_SIZE} to ${MAX_WRITE_BLOCK_SIZE}`,
       })
-      .optional(),
+      .optional()
+      .describe('Bytes per block of a dynamic disk (default 2M)'),
     /**
      * Unique id (random when omitted). Not a qemu-img option: convert -n keeps an existing disk's
      * id, which differencing children check their parent by.
      */
-    uuid: zUuid.optional(),
+    uuid: zUuid.optional().describe('Unique id of the disk (random by default)'),
   })
   .strict()
   .refine((o) => o.block_size === undefined || o.subformat === 'dynamic', { message: 'block_size applies to dynamic disks only', path: ['block_size'] });

@@ -47,7 +47,7 @@ export async function openVmdk(source: ByteSource, ctx: OpenContext): Promise<Im
     throw new UnsupportedFeatureError('a VMDK descriptor read from a pipe cannot name its extent files; open it as a file', { file: ctx.file });
   }
   if (source.size > MAX_DESCRIPTOR_BYTES) {
-    throw new LimitExceededError(`a ${source.size}-byte file is too large for a VMDK descriptor`, { file: ctx.file, field: 'descriptor', offset: 0 });
+    throw new LimitExceededError(`not a VMDK image: no KDMV/COWD magic, and at ${source.size} bytes too large for a descriptor file (at most ${MAX_DESCRIPTOR_BYTES})`, { file: ctx.file, field: 'magic', offset: 0 });
   }
   const bytes = await source.read(0, source.size);
   if (!looksLikeDescriptor(bytes)) throw new CorruptImageError('not a VMDK image: no KDMV/COWD magic and no descriptor', { file: ctx.file, field: 'magic', offset: 0 });

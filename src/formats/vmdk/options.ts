@@ -17,18 +17,18 @@ const zVersion = z.preprocess((v) => (typeof v === 'number' ? String(v) : v), z.
 
 export const vmdkOptions = z
   .object({
-    subformat: z.enum(SUBFORMATS).optional(),
-    adapter_type: z.enum(ADAPTER_TYPES).optional(),
+    subformat: z.enum(SUBFORMATS).optional().describe('VMDK flavour (default monolithicSparse)'),
+    adapter_type: z.enum(ADAPTER_TYPES).optional().describe('Virtual adapter type (default ide)'),
     /** ddb.virtualHWVersion; qemu-img's "undefined" means the default. */
-    hwversion: z.preprocess((v) => (v === 'undefined' ? undefined : v), zVersion.optional()),
-    toolsversion: zVersion.optional(),
+    hwversion: z.preprocess((v) => (v === 'undefined' ? undefined : v), zVersion.optional()).describe('VMDK hardware version (default 4)'),
+    toolsversion: zVersion.optional().describe('VMware guest tools version'),
     /** Hardware version 6 (qemu-img's compat6); exclusive with hwversion. */
-    compat6: zBool.optional(),
+    compat6: zBool.optional().describe('VMDK version 6 image (default off)'),
     /** Header version 2 with zeroed-grain table entries allowed (sparse subformats). */
-    zeroed_grain: zBool.optional(),
+    zeroed_grain: zBool.optional().describe('Enable efficient zero writes using the zeroed-grain GTE feature (default off)'),
     /** Parent of a delta link, named relative to the new image's folder; it must be a VMDK. */
-    backing_file: z.string().min(1).optional(),
-    backing_fmt: z.literal('vmdk', { message: 'the backing file of a VMDK must be a VMDK (qemu-img: "backing_file must be a vmdk image")' }).optional(),
+    backing_file: z.string().min(1).optional().describe('File name of a base image (a VMDK)'),
+    backing_fmt: z.literal('vmdk', { message: 'the backing file of a VMDK must be a VMDK (qemu-img: "backing_file must be a vmdk image")' }).optional().describe('Image format of the base image (vmdk only)'),
   })
   .strict();
 

@@ -306,7 +306,7 @@ export class VmdkStreamReader implements ImageReader {
     const G = this.grainBytes;
     let cur: Extent | undefined;
     const emit = function* (e: Extent): Generator<Extent> {
-      if (cur && cur.kind === e.kind && cur.offset + cur.length === e.offset) {
+      if (cur && cur.kind === e.kind && cur.present === e.present && cur.offset + cur.length === e.offset) {
         cur.length += e.length;
         return;
       }
@@ -327,7 +327,7 @@ export class VmdkStreamReader implements ImageReader {
         }
       });
       if (found === 'end' || (found !== 'full' && found.grain * G >= end)) {
-        yield* emit({ offset: pos, length: end - pos, kind: 'unallocated', depth: 0 });
+        yield* emit({ offset: pos, length: end - pos, kind: 'zero', present: false, depth: 0 });
         break;
       }
       if (found === 'full') {
@@ -338,7 +338,7 @@ export class VmdkStreamReader implements ImageReader {
       }
       const gStart = found.grain * G;
       if (gStart > pos) {
-        yield* emit({ offset: pos, length: gStart - pos, kind: 'unallocated', depth: 0 });
+        yield* emit({ offset: pos, length: gStart - pos, kind: 'zero', present: false, depth: 0 });
         pos = gStart;
         continue;
       }
