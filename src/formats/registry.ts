@@ -62,7 +62,10 @@ const QEMU_ONLY: Record<string, string> = {
 };
 
 export function writableList(): string {
-  const label = (d: FormatDriver) => (d.aliases?.length ? `${d.name} (${d.aliases.join(', ')})` : d.name);
+  const label = (d: FormatDriver) => {
+    const other = [...(d.qemuName && d.qemuName !== d.name ? [d.qemuName] : []), ...(d.aliases ?? [])];
+    return other.length ? `${d.name} (${[...new Set(other)].join(', ')})` : d.name;
+  };
   const writable = ALL.filter((d) => d.capabilities.write && d.create).map(label);
   const readOnly = ALL.filter((d) => !(d.capabilities.write && d.create)).map(label);
   return `formats guestkit can write: ${writable.join(', ')}${readOnly.length ? `; it reads but cannot write ${readOnly.join(', ')}` : ''}`;
@@ -75,7 +78,7 @@ export function writableList(): string {
  */
 export function outputFormatByName(name: string): FormatDriver {
   const n = name.toLowerCase();
-  const d = ALL.find((x) => x.name === n || x.aliases?.includes(n));
+  const d = ALL.find((x) => x.name === n || x.qemuName === n || x.aliases?.includes(n));
   if (!d) {
     const known = QEMU_ONLY[n] ? ` (${QEMU_ONLY[n]}, a qemu-img format guestkit does not support)` : '';
     throw new UsageError(`unknown output format '${name}'${known}; ${writableList()}`);

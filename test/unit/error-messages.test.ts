@@ -127,7 +127,7 @@ describe('output formats', () => {
     for (const p of [() => convert({ source: raw, output: join(dir, 'x.vhdx') }), () => convert({ source: raw, output: join(dir, 'x.img'), format: 'vhdx' }), () => createImage({ format: 'qcow', path: join(dir, 'z'), size: 1 << 20 })]) {
       const e = await failure(p);
       expect(e).toBeInstanceOf(UnsupportedFeatureError);
-      expect(e.message).toMatch(/^writing (vhdx|qcow) images is not supported \(guestkit only reads them\); formats guestkit can write: /);
+      expect(e.message).toMatch(/^(\S+: )?writing (vhdx|qcow) images is not supported \(guestkit only reads them\); formats guestkit can write: /);
     }
   });
 });
