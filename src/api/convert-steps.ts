@@ -13,6 +13,7 @@ import { AtomicOutput } from '../stream/atomic.js';
 import { copyImage, type BaseImage, type CopyProgress, type CopyStats } from '../stream/copy.js';
 import { retryingSink, type RetryPolicy } from '../stream/retry.js';
 import { fullyAllocated, type ByteSink } from '../stream/sink.js';
+import { allData } from '../stream/copy-runs.js';
 import { StreamSource, type ByteSource } from '../stream/source.js';
 
 export interface ConvertOptions {
@@ -137,7 +138,8 @@ export function createWriter(driver: FormatDriver, sink: ByteSink, output: Atomi
     parallelism: opts.parallelism,
     path,
     file: opts.output,
-    allocation: () => content.extents(),
+    // With -S 0 the engine hands every byte over as data: the writer must plan for that.
+    allocation: () => (opts.sparseSize === 0 ? allData(content.extents()) : content.extents()),
     openSideFile: output ? async (p) => mark(await output.add(p)) : undefined,
   });
 }

@@ -9,7 +9,8 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { convert } from '../../src/api/convert.js';
 import { describeOracle, qemuImg, qemuIo, qemuMapEntries } from '../helpers/oracle.js';
-import { guestkit } from '../helpers/cli.js';
+import { guestkit, guestkitBinary } from '../helpers/cli.js';
+import { writeFileSync } from 'node:fs';
 import { workDir } from '../helpers/work.js';
 
 const dir = workDir('sparse-zero');
@@ -78,4 +79,19 @@ describeOracle('convert -S 0: a fully allocated output', () => {
     expect(r.status).toBe(0);
     expect(statSync(out).blocks * 512).toBe(SIZE);
   });
+
+  // Writers that plan from the allocation map (dynamic VHD/VDI, qcow2 to a pipe) must be told that
+  // with -S 0 every block carries data; before, the pipe writers refused the first hole as data.
+  for (const format of ['vpc', 'vdi', 'qcow2', 'vmdk']) {
+    it(`to a pipe (-O ${format}): every byte is data`, () => {
+      const r = guestkitBinary(['convert', '-S', '0', '-O', format, src.qcow2, '-']);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const out = join(dir, `pipe-out.${format}`);
+      writeFileSync(out, r.stdout);
+      expect(qemuImg('compare', '-f', 'qcow2', '-F', format, src.qcow2, out)).toMatch(/identical/);
+      const data = qemuMapEntries(out, format).filter((e) => e.data && e.start < SIZE).reduce((n, e) => n + Math.min(e.length, SIZE - e.start), 0);
+      expect(data).toBe(SIZE);
+    });
+  }
 });

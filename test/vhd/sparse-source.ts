@@ -3,6 +3,7 @@
  * extents say exactly where the data is (so writers are fed unallocated runs, not only zero
  * detection), and whose content is known for comparison. Shared with test/vdi.
  */
+import { allData } from '../../src/stream/copy-runs.js';
 import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
 import { expect } from 'vitest';
@@ -109,7 +110,7 @@ export interface RoundTrip {
 export async function expectRoundTrip(driver: FormatDriver, p: RoundTrip, open: (image: Uint8Array) => Promise<ImageReader>): Promise<{ image: Uint8Array; reader: ImageReader }> {
   const src = new SparseSource(p.size, p.regions);
   const { sink, bytes } = memorySink(p.pipe);
-  const w = await driver.create!(sink, { virtualSize: p.size, options: p.options, file: `out.${driver.extensions[0]}`, allocation: () => src.extents() });
+  const w = await driver.create!(sink, { virtualSize: p.size, options: p.options, file: `out.${driver.extensions[0]}`, allocation: () => (p.zeroGranularity === 0 ? allData(src.extents()) : src.extents()) });
   await copyImage(src, w, { chunkSize: p.chunk, zeroGranularity: p.zeroGranularity });
   await w.finish();
   const image = await bytes();
