@@ -12,6 +12,8 @@ const TSX = `${ROOT}node_modules/tsx/dist/cli.mjs`;
 const SRC = `${ROOT}src/cli/bin.ts`;
 // Fall back to running the sources through tsx when the build is absent (vitest run directly).
 const ARGS = existsSync(DIST) && process.env.GUESTKIT_CLI_FROM_SOURCE !== '1' ? [DIST] : [TSX, SRC];
+/** Node arguments that start the CLI, for tests that spawn it themselves (signals, timing). */
+export const CLI_ARGS: readonly string[] = ARGS;
 
 export interface CliResult {
   status: number;
