@@ -51,7 +51,11 @@ function hugeGdVmdk(path: string): void {
   ]);
 }
 
-/** A VDI of 256 Mi blocks of 512 bytes whose map is a hole: every entry names block 0. */
+/**
+ * A VDI of 256 Mi blocks of 512 bytes whose map is a hole: every entry names block 0. The data area
+ * is a hole as large as the disk, so the reader does not refuse the shared entries outright (the
+ * file could hold that many blocks): a map of it is one extent per block.
+ */
 function hugeMapVdi(path: string): void {
   const n = 256 * Mi;
   const h = Buffer.alloc(512);
@@ -67,7 +71,7 @@ function hugeMapVdi(path: string): void {
   h.writeUInt32LE(512, 0x178);
   h.writeUInt32LE(n, 0x180);
   h.writeUInt32LE(1, 0x184);
-  write(path, 512 + n * 4 + 1024, [[0, h]]);
+  write(path, 512 + n * 4 + n * 512, [[0, h]]);
 }
 
 function run(args: string[], cwd: string): { status: number; maxRssMiB: number; stderr: string } {

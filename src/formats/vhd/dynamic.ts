@@ -136,6 +136,17 @@ export async function readDynamicLayout(
       offset: tableOffset + bad * 4,
     });
   }
+  // Every writer gives each block its own bitmap and data in the file; more allocated blocks than the
+  // file can hold means blocks share (and overlap) storage — a crafted BAT (a hole of zeros names
+  // sector 0 hundreds of millions of times), whose map would be one extent per block.
+  const room = Math.ceil(fileSize / (bitmapSize + blockSize));
+  if (allocatedBlocks > room) {
+    throw new CorruptImageError(`the BAT names ${allocatedBlocks} allocated blocks, but the ${fileSize}-byte file holds at most ${room} blocks of ${blockSize} bytes`, {
+      file,
+      field: 'BAT',
+      offset: tableOffset,
+    });
+  }
   return { header, headerOffset, headerBytes: raw, blockSize, bitmapSize, bat, allocatedBlocks };
 }
 
