@@ -19,8 +19,8 @@ export const WHOLE_TABLE_ENTRIES = 1024 * 1024;
 export const WINDOW_ENTRIES = 64 * 1024;
 /** Windows kept per table: 4 MiB, whatever the table's size. */
 export const CACHED_WINDOWS = 16;
-/** Entries per chunk of a streamed walk (1 MiB read). */
-const WALK_ENTRIES = 256 * 1024;
+/** Entries per chunk of a streamed walk (4 MiB reads: few round trips to the I/O threads). */
+const WALK_ENTRIES = 1024 * 1024;
 
 /**
  * True when every entry equals the first. One native compare of the bytes against themselves shifted
@@ -128,16 +128,27 @@ export class U32Table {
   }
 
   /**
-   * Streams entries [from, to) in order, in chunks of one reused buffer (not cached: a walk must not
-   * evict the windows lookups use), yielding to the event loop between chunks.
+   * Streams entries [from, to) in order, in chunks of two reused buffers (the next chunk is read
+   * while the current one is visited; not cached: a walk must not evict the windows lookups use),
+   * yielding to the event loop between chunks.
    */
   async walk(visit: (start: number, entries: Uint32Array) => void | Promise<void>, from = 0, to = this.length): Promise<void> {
     const y = new Yielder();
-    const buf = new Uint32Array(Math.min(WALK_ENTRIES, Math.max(1, to - from)));
-    for (let start = from; start < to; ) {
-      const n = Math.min(buf.length, to - start);
-      await visit(start, await this.readInto(start, n, buf));
-      start += n;
+    const size = Math.min(WALK_ENTRIES, Math.max(1, to - from));
+    const bufs = [new Uint32Array(size), new Uint32Array(size)];
+    const fetch = (start: number, k: number) => {
+      const p = this.readInto(start, Math.min(size, to - start), bufs[k % 2]);
+      // Settled by the loop below; until then a rejection must not count as unhandled.
+      p.catch(() => {});
+      return p;
+    };
+    let next = from < to ? fetch(from, 0) : undefined;
+    for (let start = from, k = 0; next; k++) {
+      const entries = await next;
+      const after = start + entries.length;
+      next = after < to ? fetch(after, k + 1) : undefined;
+      await visit(start, entries);
+      start = after;
       if (y.overdue()) await y.pause();
     }
   }

@@ -125,7 +125,6 @@ export class GrainTableExtent implements ExtentReader {
   async lookup(offset: number, maxLength: number): Promise<Mapping> {
     const G = this.grainBytes;
     const gdIndex = Math.floor(offset / this.gtSpan);
-    const spanEnd = (gdIndex + 1) * this.gtSpan;
     const gdEntries = this.c.gd.length;
     if (gdIndex >= gdEntries) {
       throw new CorruptImageError(`offset ${offset} lies beyond the grain directory (${gdEntries} entries)`, {
