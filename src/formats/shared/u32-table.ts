@@ -103,17 +103,32 @@ export class U32Table {
    * a long run of empty entries in one mapping instead of one per entry.
    */
   async runEnd(from: number, to: number, keep: (entry: number) => boolean): Promise<number> {
-    const y = new Yielder();
-    let i = from;
-    while (i < to) {
-      const { start, entries } = await this.window(i);
-      const stop = Math.min(to, start + entries.length);
-      const part = entries.subarray(i - start, stop - start);
-      if (isUniform(part) && keep(part[0])) i = stop;
-      else for (; i < stop; i++) if (!keep(entries[i - start])) return i;
-      if (y.due()) await y.pause();
+    if (from >= to) return to;
+    // The window at hand (cached: lookups near each other share it) ...
+    const { start, entries } = await this.window(from);
+    const stop = Math.min(to, start + entries.length);
+    const part = entries.subarray(from - start, stop - start);
+    if (!(isUniform(part) && keep(part[0]))) {
+      for (let i = from; i < stop; i++) if (!keep(entries[i - start])) return i;
     }
-    return to;
+    if (stop >= to) return to;
+    // ... and a run that goes on past it is streamed in large reads, not window by window.
+    let end = to;
+    await this.walk(
+      (at, chunk) => {
+        if (isUniform(chunk) && keep(chunk[0])) return false;
+        for (let i = 0; i < chunk.length; i++) {
+          if (!keep(chunk[i])) {
+            end = at + i;
+            return true;
+          }
+        }
+        return false;
+      },
+      stop,
+      to,
+    );
+    return end;
   }
 
   /** The first index in [from, to) whose entry is not `first + (index - from)`, or `to`: blocks stored one after another. */
@@ -130,9 +145,9 @@ export class U32Table {
   /**
    * Streams entries [from, to) in order, in chunks of two reused buffers (the next chunk is read
    * while the current one is visited; not cached: a walk must not evict the windows lookups use),
-   * yielding to the event loop between chunks.
+   * yielding to the event loop between chunks. A visitor that returns true ends the walk.
    */
-  async walk(visit: (start: number, entries: Uint32Array) => void | Promise<void>, from = 0, to = this.length): Promise<void> {
+  async walk(visit: (start: number, entries: Uint32Array) => boolean | void | Promise<boolean | void>, from = 0, to = this.length): Promise<void> {
     const y = new Yielder();
     const size = Math.min(WALK_ENTRIES, Math.max(1, to - from));
     const bufs = [new Uint32Array(size), new Uint32Array(size)];
@@ -147,7 +162,11 @@ export class U32Table {
       const entries = await next;
       const after = start + entries.length;
       next = after < to ? fetch(after, k + 1) : undefined;
-      await visit(start, entries);
+      if ((await visit(start, entries)) === true) {
+        // Let the read under way settle before its buffer is dropped.
+        await next?.catch(() => {});
+        return;
+      }
       start = after;
       if (y.overdue()) await y.pause();
     }

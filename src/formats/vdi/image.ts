@@ -55,6 +55,10 @@ export interface VdiImage {
   allocatedEntries: number;
   /** Map entries of discarded blocks (BLOCK_ZERO), counted. */
   zeroEntries: number;
+  /** Blocks the data area of the file has room for (the last one may be partial). */
+  dataSlots: number;
+  /** The first virtual block whose entry names a slot past the end of the file, or -1. */
+  firstPastFile: number;
   warnings: string[];
 }
 
@@ -119,22 +123,29 @@ export async function readVdiImage(source: ByteSource, file: string): Promise<Vd
     warnings.push(`the data area (offset ${h.offData}) overlaps the block map (${h.offBlocks}..${h.offBlocks + mapBytes})`);
   }
   const map = new U32Table({ source, offset: h.offBlocks, entries: h.blocksInImage, littleEndian: true, field: 'offBlocks' });
+  const dataSlots = Math.max(0, Math.ceil((fileSize - h.offData) / (blockSize + blockExtra)));
   let allocatedEntries = 0;
   let zeroEntries = 0;
-  await map.walk((_, entries) => {
+  let firstPastFile = -1;
+  await map.walk((start, entries) => {
     if (isUniform(entries)) {
-      if (isAllocated(entries[0])) allocatedEntries += entries.length;
-      else if (entries[0] === BLOCK_ZERO) zeroEntries += entries.length;
+      const e = entries[0];
+      if (isAllocated(e)) {
+        allocatedEntries += entries.length;
+        if (e >= dataSlots && firstPastFile < 0) firstPastFile = start;
+      } else if (e === BLOCK_ZERO) zeroEntries += entries.length;
       return;
     }
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i];
-      if (isAllocated(e)) allocatedEntries++;
-      else if (e === BLOCK_ZERO) zeroEntries++;
+      if (isAllocated(e)) {
+        allocatedEntries++;
+        if (e >= dataSlots && firstPastFile < 0) firstPastFile = start + i;
+      } else if (e === BLOCK_ZERO) zeroEntries++;
     }
   });
   if (allocatedEntries !== h.blocksAllocated) {
     warnings.push(`the header counts ${h.blocksAllocated} allocated blocks but the block map has ${allocatedEntries}`);
   }
-  return { header: h, lchs, text, subformat, virtualSize, blockSize, blockExtra, map, allocatedEntries, zeroEntries, warnings };
+  return { header: h, lchs, text, subformat, virtualSize, blockSize, blockExtra, map, allocatedEntries, zeroEntries, dataSlots, firstPastFile, warnings };
 }

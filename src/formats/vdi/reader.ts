@@ -119,11 +119,10 @@ export async function openVdi(source: ByteSource, ctx: OpenContext): Promise<Vdi
   // entries than the file has slots means a truncated file, or entries that share blocks (a block
   // map that is a hole names block 0 hundreds of millions of times, one extent each): refused for
   // reading, and left to check to report.
-  const h = image.header;
-  const slots = Math.max(0, Math.ceil((source.size! - h.offData) / (image.blockSize + image.blockExtra)));
+  const slots = image.dataSlots;
   if (image.allocatedEntries > slots) {
-    const past = await image.map.runEnd(0, image.map.length, (e) => !isAllocated(e) || e < slots);
-    if (past < image.map.length) {
+    const past = image.firstPastFile;
+    if (past >= 0) {
       throw new TruncatedImageError(`block ${past} lies past the end of the ${source.size}-byte file (the data area holds ${slots} blocks)`, {
         file: ctx.file,
         field: 'block map',
@@ -133,7 +132,7 @@ export async function openVdi(source: ByteSource, ctx: OpenContext): Promise<Vdi
     throw new CorruptImageError(`the block map has ${image.allocatedEntries} allocated entries, but the data area holds at most ${slots} blocks: entries share blocks (run check)`, {
       file: ctx.file,
       field: 'block map',
-      offset: h.offBlocks,
+      offset: image.header.offBlocks,
     });
   }
   return new VdiReader(source, image, ctx.file, ctx.path, source.size!);
