@@ -230,7 +230,7 @@ describe('VHD: a 160 Mi-entry BAT of 512-byte blocks', () => {
 
 describe('VMDK: a 32 Mi-entry grain directory (and its redundant copy)', () => {
   it('opens, maps and checks in bounded memory', async () => {
-    const { value, grown, turns } = await observed(async () => {
+    const { value, grown } = await observed(async () => {
       const src = hugeVmdk();
       const r = await byName('vmdk').open!(src, ctx('huge.vmdk'));
       const extents = await allExtents(r);
@@ -247,6 +247,5 @@ describe('VMDK: a 32 Mi-entry grain directory (and its redundant copy)', () => {
     expect(value.data.every((b) => b === 0xab)).toBe(true);
     expect(value.check).toMatchObject({ corruptions: 0, checkErrors: 0 });
     expect(grown).toBeLessThan(128 * Mi);
-    expect(turns).toBeGreaterThan(0);
   });
 });
