@@ -33,6 +33,8 @@ export function isUniform(entries: Uint32Array): boolean {
   return b.compare(b, 4, b.length, 0, b.length - 4) === 0;
 }
 
+const isByteSymmetric = (v: number): boolean => (v & 0xff) === v >>> 24 && ((v >>> 8) & 0xff) === ((v >>> 16) & 0xff);
+
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 export interface U32TableSpec {
@@ -73,7 +75,11 @@ export class U32Table {
     const out = into.subarray(0, n);
     const bytes = new Uint8Array(out.buffer, out.byteOffset, n * 4);
     await this.spec.source.read(this.offset + start * 4, n * 4, bytes);
-    if (this.spec.littleEndian !== HOST_LITTLE_ENDIAN) Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).swap32();
+    // A run of one byte-symmetric value (0, 0xFFFFFFFF: the holes and empty tables of hostile images)
+    // reads the same either way: spare the swap.
+    if (this.spec.littleEndian !== HOST_LITTLE_ENDIAN && !(isUniform(out) && isByteSymmetric(out[0]))) {
+      Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).swap32();
+    }
     return out;
   }
 
