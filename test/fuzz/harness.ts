@@ -11,7 +11,8 @@ import { GuestkitError } from '../../src/errors.js';
 import { rootContext } from '../../src/formats/open.js';
 import type { FormatDriver, ImageReader } from '../../src/formats/types.js';
 import { BufferSink } from '../../src/stream/sink.js';
-import { BufferSource } from '../../src/stream/source.js';
+import { BufferSource, type ByteSource } from '../../src/stream/source.js';
+import { SparseBytes } from '../helpers/sparse-bytes.js';
 import { copyImage } from '../../src/stream/copy.js';
 import { RawReader } from '../../src/formats/raw/reader.js';
 import { detectBytes } from '../../src/formats/detect.js';
@@ -54,13 +55,23 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
 
 /** Opens and exercises `bytes` with `driver`; resolves with the outcome, rejects on a property violation. */
 export async function exercise(driver: FormatDriver, bytes: Uint8Array): Promise<Outcome> {
+  return exerciseSource(driver, new BufferSource(bytes, 'fuzz.img'), 4 * bytes.length);
+}
+
+/**
+ * The same on any source (a huge sparse one: tables stated by hostile headers and backed by holes),
+ * with `check` too where the driver has one. Allocation is allowed `extra` bytes beyond the allowance.
+ */
+export async function exerciseSource(driver: FormatDriver, source: ByteSource, extra = 0, withCheck = false): Promise<Outcome> {
   if (!driver.open) return { ok: true };
   const before = process.memoryUsage().arrayBuffers;
   let reader: ImageReader | undefined;
+  const ctx = rootContext('fuzz.img', undefined, { openBacking: false });
   try {
     await withTimeout(
       (async () => {
-        reader = await driver.open!(new BufferSource(bytes, 'fuzz.img'), rootContext('fuzz.img', undefined, { openBacking: false }));
+        if (withCheck && driver.check) await driver.check(source, ctx).catch((e) => (e instanceof GuestkitError ? undefined : Promise.reject(e)));
+        reader = await driver.open!(source, ctx);
         await useReader(reader);
       })(),
       CASE_TIME_LIMIT_MS,
@@ -73,8 +84,44 @@ export async function exercise(driver: FormatDriver, bytes: Uint8Array): Promise
   } finally {
     await reader?.close().catch(() => {});
     const grown = process.memoryUsage().arrayBuffers - before;
-    if (grown > ALLOCATION_ALLOWANCE + 4 * bytes.length) throw new Error(`allocated ${grown} bytes for a ${bytes.length}-byte input`);
+    if (grown > ALLOCATION_ALLOWANCE + extra) throw new Error(`allocated ${grown} bytes for a ${source.size}-byte input`);
   }
+}
+
+/**
+ * Header fields that size or place a metadata table (little-endian unless `be`) in images from our
+ * writers, with values that make the table huge: what a hostile header states to get a table
+ * bounded only by the file's size.
+ */
+const LARGE = [0x10_0000, 0x100_0000, 0x800_0000, 0x1fff_ffff, 0x2000_0000, 0xffff_ffff];
+export const TABLE_FIELDS: Record<string, Array<{ at: number; be?: boolean; values: number[] }>> = {
+  // blocks_in_image, block size, disk size (high word), offBlocks.
+  vdi: [{ at: 0x180, values: LARGE }, { at: 0x178, values: [512, 4096] }, { at: 0x174, values: [0, 1, 0x40, 0x1ff] }, { at: 0x154, values: [512, 0] }],
+  // Dynamic header (at 512): block size, max_table_entries; footer current size (high word).
+  vhd: [{ at: 512 + 32, be: true, values: [512, 4096] }, { at: 512 + 28, be: true, values: LARGE }, { at: 48, be: true, values: [0x10, 0x50, 0x1fe, 0x1ff] }],
+  // Grain size (sectors), GTEs per GT, capacity (high word), redundant GD offset.
+  vmdk: [{ at: 20, values: [1, 8] }, { at: 44, values: [512, 1, 513] }, { at: 16, values: [1, 0x10, 0x100, 0x800, 0x801] }, { at: 48, values: [0, 21] }],
+};
+
+/** VHD footer and dynamic header checksums made right again after a mutation, so that the tables are reached. */
+export function resealVhd(bytes: Uint8Array): void {
+  const seal = (from: number, len: number, at: number) => {
+    if (bytes.length < from + len) return;
+    const dv = new DataView(bytes.buffer, bytes.byteOffset);
+    dv.setUint32(from + at, 0);
+    let sum = 0;
+    for (let i = from; i < from + len; i++) sum += bytes[i];
+    dv.setUint32(from + at, ~sum >>> 0);
+  };
+  seal(0, 512, 64);
+  seal(512, 1024, 36);
+}
+
+/** `head` at the start of a sparse source of `size` bytes (and, for VHD, its footer copy at the end). */
+export function hugeSource(driver: string, head: Uint8Array, size: number): SparseBytes {
+  const src = new SparseBytes(size, 'fuzz.img').write(0, head);
+  if (driver === 'vhd') src.write(size - 512, head.subarray(0, 512));
+  return src;
 }
 
 /** Bytes each format's parser needs to see before it parses anything further (arbitrary bytes go behind them). */

@@ -11,7 +11,8 @@ const DIST = `${ROOT}dist/cli/bin.js`;
 const TSX = `${ROOT}node_modules/tsx/dist/cli.mjs`;
 const SRC = `${ROOT}src/cli/bin.ts`;
 // Fall back to running the sources through tsx when the build is absent (vitest run directly).
-export const CLI_ARGS = existsSync(DIST) && process.env.GUESTKIT_CLI_FROM_SOURCE !== '1' ? [DIST] : [TSX, SRC];
+/** Node arguments that start the CLI, for tests that spawn it themselves (signals, timing). */
+export const CLI_ARGS: readonly string[] = existsSync(DIST) && process.env.GUESTKIT_CLI_FROM_SOURCE !== '1' ? [DIST] : [TSX, SRC];
 
 export interface CliResult {
   status: number;

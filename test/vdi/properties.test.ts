@@ -34,7 +34,7 @@ describe('VDI round trip (property)', () => {
         async (p) => {
           const { image, reader: r } = await expectRoundTrip(vdiDriver, { ...p, options: { static: p.isStatic } }, openVdiBytes);
           expect(r.virtualSize).toBe(Math.ceil(p.size / 512) * 512);
-          const check = checkVdiImage(await readVdiImage(new BufferSource(image), 'out.vdi'), 'out.vdi');
+          const check = await checkVdiImage(await readVdiImage(new BufferSource(image), 'out.vdi'), 'out.vdi');
           expect(check.corruptions).toBe(0);
         },
       ),

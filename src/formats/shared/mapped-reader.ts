@@ -9,6 +9,7 @@ import { UsageError } from '../../errors.js';
 import type { ByteSource } from '../../stream/source.js';
 import type { Extent, FormatInfo, ImageReader } from '../types.js';
 import { readZeroExtended } from './extended-reader.js';
+import { Yielder } from './yield.js';
 
 export interface Mapping {
   /** Bytes from the queried offset that this answer covers (> 0). */
@@ -136,7 +137,11 @@ export abstract class MappedReader implements ImageReader {
       cur = { ...e };
     };
     let pos = from;
+    // Mappings answered from cached tables settle at once: without a pause now and then, a map of
+    // millions of runs would hold off signals (Ctrl-C) until it ends.
+    const y = new Yielder();
     while (pos < end) {
+      if (y.due()) await y.pause();
       const m = await this.mapChecked(pos, end - pos);
       const n = m.length;
       if (m.kind === 'data') {

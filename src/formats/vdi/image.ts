@@ -9,11 +9,13 @@ import { CorruptImageError, TruncatedImageError, UnsupportedFeatureError } from 
 import type { ByteSource } from '../../stream/source.js';
 import { isPowerOfTwo, limit, roundUp } from '../shared/bounds.js';
 import { textUntilNul } from '../shared/text.js';
+import { U32Table, isUniform } from '../shared/u32-table.js';
 import { isNullUuid } from '../shared/uuid.js';
 import {
   HEADER_SECTOR,
   HEADER_V1_PLUS_SIZE,
   HEADER_V1_SIZE,
+  BLOCK_ZERO,
   LCHS_AT,
   SECTOR,
   VDI_HEADER,
@@ -47,10 +49,16 @@ export interface VdiImage {
   virtualSize: number;
   blockSize: number;
   blockExtra: number;
-  /** blocks_in_image entries. */
-  map: Uint32Array;
+  /** blocks_in_image entries, read in windows (a hostile map may be gigabytes of a sparse file). */
+  map: U32Table;
   /** Map entries that point at a block (below 0xFFFFFFFE), counted. */
   allocatedEntries: number;
+  /** Map entries of discarded blocks (BLOCK_ZERO), counted. */
+  zeroEntries: number;
+  /** Blocks the data area of the file has room for (the last one may be partial). */
+  dataSlots: number;
+  /** The first virtual block whose entry names a slot past the end of the file, or -1. */
+  firstPastFile: number;
   warnings: string[];
 }
 
@@ -114,26 +122,30 @@ export async function readVdiImage(source: ByteSource, file: string): Promise<Vd
   if (h.offData < h.offBlocks + mapBytes && h.offBlocks < h.offData + h.blocksAllocated * (blockSize + blockExtra)) {
     warnings.push(`the data area (offset ${h.offData}) overlaps the block map (${h.offBlocks}..${h.offBlocks + mapBytes})`);
   }
-  const map = await readMap(source, h.offBlocks, h.blocksInImage);
+  const map = new U32Table({ source, offset: h.offBlocks, entries: h.blocksInImage, littleEndian: true, field: 'offBlocks' });
+  const dataSlots = Math.max(0, Math.ceil((fileSize - h.offData) / (blockSize + blockExtra)));
   let allocatedEntries = 0;
-  for (let i = 0; i < map.length; i++) if (isAllocated(map[i])) allocatedEntries++;
+  let zeroEntries = 0;
+  let firstPastFile = -1;
+  await map.walk((start, entries) => {
+    if (isUniform(entries)) {
+      const e = entries[0];
+      if (isAllocated(e)) {
+        allocatedEntries += entries.length;
+        if (e >= dataSlots && firstPastFile < 0) firstPastFile = start;
+      } else if (e === BLOCK_ZERO) zeroEntries += entries.length;
+      return;
+    }
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i];
+      if (isAllocated(e)) {
+        allocatedEntries++;
+        if (e >= dataSlots && firstPastFile < 0) firstPastFile = start + i;
+      } else if (e === BLOCK_ZERO) zeroEntries++;
+    }
+  });
   if (allocatedEntries !== h.blocksAllocated) {
     warnings.push(`the header counts ${h.blocksAllocated} allocated blocks but the block map has ${allocatedEntries}`);
   }
-  return { header: h, lchs, text, subformat, virtualSize, blockSize, blockExtra, map, allocatedEntries, warnings };
-}
-
-/** Reads `entries` little-endian u32 in bounded chunks. */
-async function readMap(source: ByteSource, offset: number, entries: number): Promise<Uint32Array> {
-  const map = new Uint32Array(entries);
-  const CHUNK = 64 * 1024;
-  const buf = new Uint8Array(Math.min(Math.max(entries, 1), CHUNK) * 4);
-  for (let done = 0; done < entries; ) {
-    const n = Math.min(CHUNK, entries - done);
-    const view = await source.read(offset + done * 4, n * 4, buf.subarray(0, n * 4));
-    const dv = new DataView(view.buffer, view.byteOffset, view.byteLength);
-    for (let i = 0; i < n; i++) map[done + i] = dv.getUint32(i * 4, true);
-    done += n;
-  }
-  return map;
+  return { header: h, lchs, text, subformat, virtualSize, blockSize, blockExtra, map, allocatedEntries, zeroEntries, dataSlots, firstPastFile, warnings };
 }

@@ -28,7 +28,7 @@ export async function resizeVdi(path: string, target: ResizeTarget, opts: Resize
     const newSize = planVdi(targetSize(target, oldSize, file)).size;
     checkShrink(newSize, oldSize, opts, 'vdi', false, 'a VDI only grows');
     if (newSize === oldSize) return { format: 'vdi', oldSize, newSize };
-    const damaged = checkVdiImage(img, file);
+    const damaged = await checkVdiImage(img, file);
     if (damaged.corruptions) {
       throw new CorruptImageError(`the block map is inconsistent (${damaged.messages[0]}); repair the image before resizing`, { file, field: 'block map', offset: img.header.offBlocks });
     }
@@ -50,11 +50,12 @@ async function grow(f: ImageFile, img: VdiImage, newSize: number, file: string):
       offset: VDI_HEADER.offsetOf('offBlocks'),
     });
   }
+  // The map is rewritten whole; its size is bounded by MAX_WRITE_BLOCKS above.
   const map = new Uint32Array(newBlocks).fill(BLOCK_FREE);
-  map.set(img.map);
+  map.set(await img.map.readAll());
   // Blocks of the data area in use: indices are unique and below blocks_in_image (checked above).
   let top = -1;
-  for (const e of img.map) if (isAllocated(e)) top = Math.max(top, e);
+  for (let b = 0; b < oldBlocks; b++) if (isAllocated(map[b])) top = Math.max(top, map[b]);
   // Room for the map before the data area, in whole blocks to vacate (offData moves by whole blocks).
   const k = Math.max(0, ceilDiv(h.offBlocks + newBlocks * 4 - h.offData, stride));
   // First free index at the end of the data area; never below k, so that no index goes negative

@@ -1,14 +1,15 @@
 /**
  * The dynamic disk header and the block allocation table (BAT) of dynamic and differencing VHDs
  * (spec, "Dynamic Disk Header Format" and "Block Allocation Table and Data Blocks").
- * Every number from the file is bounded before it sizes an allocation: the BAT we load covers
- * only the blocks of the virtual disk and must lie inside the file, so its memory is bounded by
- * the file size whatever max_table_entries claims.
+ * Every number from the file is bounded before it sizes an allocation: the BAT covers only the
+ * blocks of the virtual disk, must lie inside the file, and is read in windows, so its memory is
+ * bounded whatever max_table_entries and the file size claim.
  */
 import { CorruptImageError, TruncatedImageError } from '../../errors.js';
 import type { ByteSource } from '../../stream/source.js';
 import { ceilDiv, isPowerOfTwo, limit } from '../shared/bounds.js';
 import { bytesEqual } from '../shared/text.js';
+import { U32Table, isUniform } from '../shared/u32-table.js';
 import {
   BAT_UNUSED,
   DYNAMIC_COOKIE,
@@ -40,8 +41,11 @@ export interface DynamicLayout {
   headerOffset: number;
   blockSize: number;
   bitmapSize: number;
-  /** One entry per block of the virtual disk (not max_table_entries): sector of the block's bitmap, or BAT_UNUSED. */
-  bat: Uint32Array;
+  /**
+   * One entry per block of the virtual disk (not max_table_entries): sector of the block's bitmap,
+   * or BAT_UNUSED. Read in windows: a hostile header may state hundreds of millions of entries.
+   */
+  bat: U32Table;
   allocatedBlocks: number;
   /** The 1024 header bytes, for the parent locators. */
   headerBytes: Uint8Array;
@@ -100,21 +104,48 @@ export async function readDynamicLayout(
       offset: at('tableOffset'),
     });
   }
-  const bat = await readBat(source, tableOffset, entries);
+  const bat = new U32Table({ source, offset: tableOffset, entries, littleEndian: false, field: 'tableOffset' });
   let allocatedBlocks = 0;
-  for (let i = 0; i < entries; i++) {
-    const e = bat[i];
-    if (e === BAT_UNUSED) continue;
-    allocatedBlocks++;
+  let bad = -1;
+  await bat.walk((start, chunk) => {
+    if (bad >= 0) return;
     // As qemu: every allocated block, bitmap and data, must lie inside the file.
-    const end = e * SECTOR + bitmapSize + blockSize;
-    if (end > fileSize) {
-      throw new TruncatedImageError(`block ${i} (sector ${e}) ends at ${end}, past the end of the ${fileSize}-byte file: the image has been truncated`, {
-        file,
-        field: 'BAT',
-        offset: tableOffset + i * 4,
-      });
+    const lastSector = (fileSize - bitmapSize - blockSize) / SECTOR;
+    if (isUniform(chunk)) {
+      if (chunk[0] === BAT_UNUSED) return;
+      allocatedBlocks += chunk.length;
+      if (chunk[0] > lastSector) bad = start;
+      return;
     }
+    for (let i = 0; i < chunk.length; i++) {
+      const e = chunk[i];
+      if (e === BAT_UNUSED) continue;
+      allocatedBlocks++;
+      if (e > lastSector) {
+        bad = start + i;
+        return;
+      }
+    }
+  });
+  if (bad >= 0) {
+    const e = await bat.at(bad);
+    const end = e * SECTOR + bitmapSize + blockSize;
+    throw new TruncatedImageError(`block ${bad} (sector ${e}) ends at ${end}, past the end of the ${fileSize}-byte file: the image has been truncated`, {
+      file,
+      field: 'BAT',
+      offset: tableOffset + bad * 4,
+    });
+  }
+  // Every writer gives each block its own bitmap and data in the file; more allocated blocks than the
+  // file can hold means blocks share (and overlap) storage — a crafted BAT (a hole of zeros names
+  // sector 0 hundreds of millions of times), whose map would be one extent per block.
+  const room = Math.ceil(fileSize / (bitmapSize + blockSize));
+  if (allocatedBlocks > room) {
+    throw new CorruptImageError(`the BAT names ${allocatedBlocks} allocated blocks, but the ${fileSize}-byte file holds at most ${room} blocks of ${blockSize} bytes`, {
+      file,
+      field: 'BAT',
+      offset: tableOffset,
+    });
   }
   return { header, headerOffset, headerBytes: raw, blockSize, bitmapSize, bat, allocatedBlocks };
 }
@@ -129,19 +160,4 @@ export function parentLocators(layout: DynamicLayout, file: string): VhdParentLo
     out.push(PARENT_LOCATOR.parse(layout.headerBytes, { file, base: layout.headerOffset }, PARENT_LOCATOR_AT + i * PARENT_LOCATOR.size));
   }
   return out;
-}
-
-/** Reads `entries` big-endian u32 in bounded chunks (no second full-size copy of the table). */
-async function readBat(source: ByteSource, offset: number, entries: number): Promise<Uint32Array> {
-  const bat = new Uint32Array(entries);
-  const CHUNK = 64 * 1024;
-  const buf = new Uint8Array(Math.min(entries, CHUNK) * 4);
-  for (let done = 0; done < entries; ) {
-    const n = Math.min(CHUNK, entries - done);
-    const view = await source.read(offset + done * 4, n * 4, buf.subarray(0, n * 4));
-    const dv = new DataView(view.buffer, view.byteOffset, view.byteLength);
-    for (let i = 0; i < n; i++) bat[done + i] = dv.getUint32(i * 4);
-    done += n;
-  }
-  return bat;
 }

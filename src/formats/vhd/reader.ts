@@ -66,9 +66,14 @@ export class VhdReader extends MappedReader {
     const block = Math.floor(offset / bs);
     const inBlock = offset - block * bs;
     const length = Math.min(maxLength, bs - inBlock);
-    const entry = d.bat[block];
+    const entry = await d.bat.at(block);
     const differencing = this.bitmaps !== undefined;
-    if (entry === BAT_UNUSED) return { length, kind: differencing ? 'unallocated' : 'zero' };
+    if (entry === BAT_UNUSED) {
+      // One answer for the whole run of unused blocks (as qemu's vpc_co_block_status): an empty
+      // disk of millions of small blocks is not mapped block by block.
+      const end = await d.bat.runEnd(block + 1, Math.ceil((offset + maxLength) / bs), (e) => e === BAT_UNUSED);
+      return { length: Math.min(maxLength, (end - block) * bs - inBlock), kind: differencing ? 'unallocated' : 'zero' };
+    }
     const dataStart = entry * SECTOR + d.bitmapSize;
     if (!differencing) return { length, kind: 'data', hostOffset: dataStart + inBlock };
     const bitmap = await this.bitmaps!.get(block, () => this.source.read(entry * SECTOR, d.bitmapSize));

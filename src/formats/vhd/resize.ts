@@ -88,6 +88,8 @@ async function resizeFixed(f: ImageFile, footerAt: number, oldSize: number, newS
 
 async function growDynamic(f: ImageFile, d: DynamicLayout, footerAt: number, oldSize: number, newSize: number, footer: Uint8Array, file: string): Promise<void> {
   const entries = d.bat.length;
+  // Rewritten whole, so held whole: the entries a resize writes are bounded by MAX_WRITE_ENTRIES.
+  const bat = await d.bat.readAll();
   const newEntries = ceilDiv(newSize, d.blockSize);
   if (newEntries > Math.min(MAX_WRITE_ENTRIES, MAX_TABLE_ENTRIES)) {
     throw new UsageError(`${newSize} bytes in ${d.blockSize}-byte blocks needs ${newEntries} BAT entries, more than the ${MAX_WRITE_ENTRIES} supported`, { file });
@@ -109,13 +111,13 @@ async function growDynamic(f: ImageFile, d: DynamicLayout, footerAt: number, old
     // Blocks in the way, by position: they move to the end, after the last block (the footer's place).
     const moving: number[] = [];
     for (let i = 0; i < entries; i++) {
-      const e = d.bat[i];
+      const e = bat[i];
       if (e === BAT_UNUSED) continue;
       const at = e * SECTOR;
       if (at + stride > footerAt) throw new CorruptImageError(`block ${i} (sector ${e}) overlaps the footer`, { file, field: 'BAT', offset: tableOffset + i * 4 });
       if (at < tableEnd && at + stride > tableOffset) moving.push(i);
     }
-    moving.sort((a, b) => d.bat[a] - d.bat[b]);
+    moving.sort((a, b) => bat[a] - bat[b]);
     end = roundUp(Math.max(footerAt, tableEnd), SECTOR);
     if ((end + moving.length * stride) / SECTOR > MAX_BAT_SECTOR + 1) {
       throw new UnsupportedFeatureError('moved blocks would lie beyond the 2 TiB a BAT entry can address', { file, field: 'BAT' });
@@ -123,7 +125,7 @@ async function growDynamic(f: ImageFile, d: DynamicLayout, footerAt: number, old
     const oldFooter = await f.source.read(footerAt, FOOTER_SIZE);
     const moved = new Map<number, number>();
     for (const i of moving) {
-      await copyWithin(f, d.bat[i] * SECTOR, end, stride);
+      await copyWithin(f, bat[i] * SECTOR, end, stride);
       moved.set(i, end / SECTOR);
       end += stride;
     }
@@ -140,7 +142,7 @@ async function growDynamic(f: ImageFile, d: DynamicLayout, footerAt: number, old
       for (const [i, sector] of moved) {
         new DataView(entry.buffer).setUint32(0, sector);
         await f.sink.write(tableOffset + i * 4, entry);
-        d.bat[i] = sector;
+        bat[i] = sector;
       }
       await f.sink.sync();
     }
@@ -173,7 +175,7 @@ async function growDynamic(f: ImageFile, d: DynamicLayout, footerAt: number, old
 async function zeroTail(f: ImageFile, d: DynamicLayout, oldSize: number): Promise<void> {
   const inBlock = oldSize % d.blockSize;
   if (inBlock === 0) return;
-  const e = d.bat[Math.floor(oldSize / d.blockSize)];
+  const e = await d.bat.at(Math.floor(oldSize / d.blockSize));
   if (e === BAT_UNUSED) return;
   const data = e * SECTOR + d.bitmapSize;
   await writeZeros(f, data + inBlock, data + d.blockSize);

@@ -5,6 +5,7 @@
  */
 import { UnsupportedFeatureError } from '../../errors.js';
 import type { ByteSource } from '../../stream/source.js';
+import { noteCheckMessage } from '../shared/check-log.js';
 import type { CheckResult, OpenContext } from '../types.js';
 import { GrainTableExtent } from './grain-table.js';
 import { openVmdk } from './open-disk.js';
@@ -21,9 +22,9 @@ export async function checkVmdk(source: ByteSource, ctx: OpenContext): Promise<C
     for (const part of reader.layout) {
       if (!(part.extent instanceof GrainTableExtent)) continue;
       const r = await part.extent.check(part.start);
-      result.corruptions += r.corruptions.length;
-      result.checkErrors += r.checkErrors.length;
-      result.messages.push(...r.corruptions, ...r.checkErrors);
+      result.corruptions += r.corruptions;
+      result.checkErrors += r.checkErrors;
+      for (const line of r.messages) noteCheckMessage(result.messages, line);
     }
     return result;
   } finally {

@@ -6,8 +6,10 @@
 import { CorruptImageError, LimitExceededError, UnsupportedFeatureError } from '../../errors.js';
 import type { ByteSource } from '../../stream/source.js';
 import { within } from '../shared/bounds.js';
+import { U32Table } from '../shared/u32-table.js';
 import { GrainTableExtent } from './grain-table.js';
 import { COWD_GTES_PER_GT, COWD_HEADER, COWD_MAGIC_LE, MAX_GD_ENTRIES, MAX_GRAIN_SECTORS, SECTOR, type CowdHeader } from './layout.js';
+import { firstBadGdEntry } from './sparse.js';
 
 export interface OpenedCowd {
   extent: GrainTableExtent;
@@ -32,19 +34,14 @@ export async function openCowdExtent(source: ByteSource, opts: { file: string; f
   }
   const gdAt = h.gdOffset * SECTOR;
   within(gdAt, h.numGDEntries * 4, size, { file, field: 'grain directory', offset: gdAt });
-  const bytes = await source.read(gdAt, h.numGDEntries * 4);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const gd = new Uint32Array(h.numGDEntries);
-  const gtBytes = COWD_GTES_PER_GT * 4;
-  for (let i = 0; i < gd.length; i++) {
-    gd[i] = dv.getUint32(i * 4, true);
-    if (gd[i] !== 0 && gd[i] * SECTOR + gtBytes > size) {
-      throw new CorruptImageError(`grain directory entry ${i} points to sector ${gd[i]}, past the end of the file`, {
-        file,
-        field: 'grain directory entry',
-        offset: gdAt + i * 4,
-      });
-    }
+  const gd = new U32Table({ source, file, offset: gdAt, entries: h.numGDEntries, littleEndian: true, field: 'grain directory' });
+  const bad = await firstBadGdEntry(gd, COWD_GTES_PER_GT * 4, size);
+  if (bad >= 0) {
+    throw new CorruptImageError(`grain directory entry ${bad} points to sector ${await gd.at(bad)}, past the end of the file`, {
+      file,
+      field: 'grain directory entry',
+      offset: gdAt + bad * 4,
+    });
   }
   const extent = new GrainTableExtent({
     source,

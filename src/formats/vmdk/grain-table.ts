@@ -8,8 +8,10 @@
  */
 import { CorruptImageError } from '../../errors.js';
 import type { ByteSource } from '../../stream/source.js';
+import { noteCheckMessage } from '../shared/check-log.js';
 import { LruCache } from '../shared/lru.js';
 import type { Mapping } from '../shared/mapped-reader.js';
+import { isUniform, type U32Table } from '../shared/u32-table.js';
 import type { ExtentInfo, ExtentReader } from './extent.js';
 import { inflateGrain, inflateGrainInto, zlibBound } from './grain-codec.js';
 import { GRAIN_CACHE_ENTRIES, GRAIN_MARKER, GT_CACHE_ENTRIES, GTE_UNALLOCATED, GTE_ZEROED, SECTOR } from './layout.js';
@@ -20,11 +22,14 @@ export interface GrainTableConfig {
   length: number;
   grainSectors: number;
   gtEntries: number;
-  /** Grain directory (sector numbers of grain tables) and where it was read, for errors. */
-  gd: Uint32Array;
+  /**
+   * Grain directory (sector numbers of grain tables), read in windows: a hostile capacity states
+   * up to 32 Mi entries (128 MiB) per copy, per extent. `gdOffset` is where it is, for errors.
+   */
+  gd: U32Table;
   gdOffset: number;
   /** The redundant directory, used for a grain table whose primary copy is damaged. */
-  redundantGd?: Uint32Array;
+  redundantGd?: U32Table;
   zeroedGrains: boolean;
   compressed: boolean;
   markers: boolean;
@@ -35,10 +40,11 @@ export interface GrainTableConfig {
   damage?: string;
 }
 
-/** What check found in one extent. */
+/** What check found in one extent: exact counts, and messages (capped). */
 export interface ExtentCheck {
-  corruptions: string[];
-  checkErrors: string[];
+  corruptions: number;
+  checkErrors: number;
+  messages: string[];
 }
 
 type GrainKind = 'unallocated' | 'zeroed' | 'allocated';
@@ -96,11 +102,11 @@ export class GrainTableExtent implements ExtentReader {
   }
 
   /** Loads grain table `gdIndex`, taking the redundant copy when the primary points outside the file. */
-  private loadGt(gdIndex: number): Promise<Uint32Array> {
+  private loadGt(gdIndex: number, sector: number): Promise<Uint32Array> {
     return this.gts.get(gdIndex, async () => {
-      const gt = await this.readGt(this.c.gd[gdIndex]);
+      const gt = await this.readGt(sector);
       if (this.firstBadEntry(gt) < 0) return gt;
-      const alt = this.c.redundantGd?.[gdIndex];
+      const alt = await this.c.redundantGd?.at(gdIndex);
       if (alt) {
         const rgt = await this.readGt(alt);
         if (this.firstBadEntry(rgt) < 0) {
@@ -119,16 +125,22 @@ export class GrainTableExtent implements ExtentReader {
   async lookup(offset: number, maxLength: number): Promise<Mapping> {
     const G = this.grainBytes;
     const gdIndex = Math.floor(offset / this.gtSpan);
-    const spanEnd = (gdIndex + 1) * this.gtSpan;
-    if (gdIndex >= this.c.gd.length) {
-      throw new CorruptImageError(`offset ${offset} lies beyond the grain directory (${this.c.gd.length} entries)`, {
+    const gdEntries = this.c.gd.length;
+    if (gdIndex >= gdEntries) {
+      throw new CorruptImageError(`offset ${offset} lies beyond the grain directory (${gdEntries} entries)`, {
         file: this.c.source.name,
         field: 'grain directory',
         offset: this.c.gdOffset,
       });
     }
-    if (this.c.gd[gdIndex] === 0) return { kind: 'unallocated', length: Math.min(maxLength, spanEnd - offset) };
-    const gt = await this.loadGt(gdIndex);
+    const gtSector = await this.c.gd.at(gdIndex);
+    if (gtSector === 0) {
+      // A run of absent grain tables is one answer: a huge empty directory is not mapped table by table.
+      const last = Math.min(gdEntries, Math.ceil((offset + maxLength) / this.gtSpan));
+      const end = await this.c.gd.runEnd(gdIndex + 1, last, (e) => e === 0);
+      return { kind: 'unallocated', length: Math.min(maxLength, end * this.gtSpan - offset) };
+    }
+    const gt = await this.loadGt(gdIndex, gtSector);
     const grain = Math.floor(offset / G);
     const inGrain = offset - grain * G;
     let i = grain - gdIndex * this.c.gtEntries;
@@ -141,7 +153,7 @@ export class GrainTableExtent implements ExtentReader {
       while (run < maxLength && ++i < gt.length && this.classify(gt[i]) === kind) run += G;
       return { kind: kind === 'zeroed' ? 'zero' : 'unallocated', length: Math.min(maxLength, run) };
     }
-    if (entry * SECTOR >= this.fileSize) throw this.pastEnd(entry, gdIndex, i);
+    if (entry * SECTOR >= this.fileSize) throw this.pastEnd(entry, gtSector, i);
     if (this.c.compressed) {
       // A run of compressed grains is answered at once, so that their markers, which follow each
       // other in the file, come in one read rather than one read per grain.
@@ -161,14 +173,14 @@ export class GrainTableExtent implements ExtentReader {
           for (let k = first, at = 0; at < into.length; k++) {
             const from = k === first ? inGrain : 0;
             const n = Math.min(G - from, into.length - at);
-            if (gt[k] * SECTOR >= this.fileSize) throw this.pastEnd(gt[k], gdIndex, k);
+            if (gt[k] * SECTOR >= this.fileSize) throw this.pastEnd(gt[k], gtSector, k);
             pieces.push({ k, from, n, at });
             at += n;
           }
           // Whole grains inflate straight into `into`; a grain read in part goes through the cache.
           const whole = pieces.map((p) => p.from === 0 && p.n === G);
           const decoded = this.decodeRun(
-            gdIndex,
+            gtSector,
             gt,
             pieces.map((p, j) => ({ k: p.k, into: whole[j] ? into.subarray(p.at, p.at + G) : undefined })),
             base,
@@ -192,11 +204,11 @@ export class GrainTableExtent implements ExtentReader {
     return { kind: 'data', length: Math.min(maxLength, run), hostOffset: entry * SECTOR + inGrain };
   }
 
-  private pastEnd(entry: number, gdIndex: number, gtIndex: number): CorruptImageError {
+  private pastEnd(entry: number, gtSector: number, gtIndex: number): CorruptImageError {
     return new CorruptImageError(`grain table entry points to sector ${entry}, past the end of the file`, {
       file: this.c.source.name,
       field: 'grain table entry',
-      offset: this.c.gd[gdIndex] * SECTOR + gtIndex * 4,
+      offset: gtSector * SECTOR + gtIndex * 4,
     });
   }
 
@@ -205,7 +217,7 @@ export class GrainTableExtent implements ExtentReader {
    * each other in the file — the normal case, streams are written in disk order — are fetched in
    * one read, then inflated in parallel; decoded grains are cached for reads that split them.
    */
-  private decodeRun(gdIndex: number, gt: Uint32Array, wanted: Array<{ k: number; into?: Uint8Array }>, base: number): Promise<Uint8Array>[] {
+  private decodeRun(gtSector: number, gt: Uint32Array, wanted: Array<{ k: number; into?: Uint8Array }>, base: number): Promise<Uint8Array>[] {
     const ks = wanted.map((w) => w.k);
     const G = this.grainBytes;
     const tail = GRAIN_MARKER.size + zlibBound(G);
@@ -227,7 +239,7 @@ export class GrainTableExtent implements ExtentReader {
       const group = () => (bytes ??= this.c.source.read(start, stop - start, (buf = this.takeBuffer(stop - start)).subarray(0, stop - start)));
       for (let m = j; m < end; m++) {
         const k = ks[m];
-        const entryOffset = this.c.gd[gdIndex] * SECTOR + k * 4;
+        const entryOffset = gtSector * SECTOR + k * 4;
         const dest = wanted[m].into;
         const decode = async () => {
           if (!this.c.markers) return this.decodeGrain(gt[k], base + k, entryOffset, dest);
@@ -308,24 +320,28 @@ export class GrainTableExtent implements ExtentReader {
   async check(virtualBase: number): Promise<ExtentCheck> {
     const G = this.grainBytes;
     const grains = Math.ceil(this.length / G);
-    const r: ExtentCheck = { corruptions: [], checkErrors: [] };
-    if (this.c.damage) r.corruptions.push(this.c.damage);
+    const r: ExtentCheck = { corruptions: 0, checkErrors: 0, messages: [] };
+    const corrupt = (line: string) => {
+      r.corruptions++;
+      noteCheckMessage(r.messages, line);
+    };
+    if (this.c.damage) corrupt(this.c.damage);
     const marker = new Uint8Array(GRAIN_MARKER.size);
-    for (let i = 0; i < this.c.gd.length; i++) {
-      if (!this.c.gd[i]) continue;
+    const checkTable = async (i: number, sector: number) => {
       let gt: Uint32Array;
       try {
         // Both copies as stored (the reader may have set a damaged primary aside), then the one in use.
-        const primary = await this.readGt(this.c.gd[i]);
-        const alt = this.c.redundantGd?.[i];
+        const primary = await this.readGt(sector);
+        const alt = await this.c.redundantGd?.at(i);
         if (alt) {
           const rgt = await this.readGt(alt);
-          if (rgt.some((v, j) => v !== primary[j])) r.corruptions.push(`ERROR: grain table ${i} differs from its redundant copy`);
+          if (rgt.some((v, j) => v !== primary[j])) corrupt(`ERROR: grain table ${i} differs from its redundant copy`);
         }
-        gt = await this.loadGt(i);
+        gt = await this.loadGt(i, sector);
       } catch (e) {
-        r.checkErrors.push(`ERROR: could not read grain table ${i}: ${(e as Error).message}`);
-        continue;
+        r.checkErrors++;
+        noteCheckMessage(r.messages, `ERROR: could not read grain table ${i}: ${(e as Error).message}`);
+        return;
       }
       for (let j = 0; j < gt.length; j++) {
         const grain = i * this.c.gtEntries + j;
@@ -333,17 +349,23 @@ export class GrainTableExtent implements ExtentReader {
         if (this.classify(gt[j]) !== 'allocated') continue;
         const sector = (virtualBase + grain * G) / SECTOR;
         if (gt[j] * SECTOR >= this.fileSize) {
-          r.corruptions.push(`ERROR: cluster offset for sector ${sector} points after EOF`);
+          corrupt(`ERROR: cluster offset for sector ${sector} points after EOF`);
           continue;
         }
         if (!this.c.compressed || !this.c.markers) continue;
         const got = await this.c.source.readUpTo(gt[j] * SECTOR, GRAIN_MARKER.size, marker);
         const m = got.length === GRAIN_MARKER.size ? GRAIN_MARKER.parse(got) : undefined;
         if (!m || m.lba !== BigInt(grain * this.c.grainSectors) || m.size === 0 || m.size > 2 * G) {
-          r.corruptions.push(`ERROR: grain marker for sector ${sector} does not describe that grain`);
+          corrupt(`ERROR: grain marker for sector ${sector} does not describe that grain`);
         }
       }
-    }
+    };
+    // The directory is streamed (the walk yields to the event loop between its chunks), and so is
+    // every table it names: many tables mean real reads, which let signals through too.
+    await this.c.gd.walk(async (start, entries) => {
+      if (isUniform(entries) && entries[0] === 0) return;
+      for (let k = 0; k < entries.length; k++) if (entries[k]) await checkTable(start + k, entries[k]);
+    });
     return r;
   }
 }

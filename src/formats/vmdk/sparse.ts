@@ -6,8 +6,8 @@
  */
 import { CorruptImageError, LimitExceededError, TruncatedImageError, UnsupportedFeatureError } from '../../errors.js';
 import type { ByteSource } from '../../stream/source.js';
-import { within } from '../shared/bounds.js';
 import { textUntilNul } from '../shared/text.js';
+import { U32Table, isUniform } from '../shared/u32-table.js';
 import { GrainTableExtent } from './grain-table.js';
 import {
   COMPRESSION_DEFLATE,
@@ -117,22 +117,31 @@ async function readFooter(source: ByteSource, file: string): Promise<SparseHeade
   return footer;
 }
 
-async function readGd(source: ByteSource, file: string, sector: number, entries: number, what: string): Promise<Uint32Array> {
-  const offset = sector * SECTOR;
-  within(offset, entries * 4, source.size!, { file, field: what, offset });
-  const bytes = await source.read(offset, entries * 4);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const gd = new Uint32Array(entries);
-  for (let i = 0; i < entries; i++) gd[i] = dv.getUint32(i * 4, true);
-  return gd;
+function gdTable(source: ByteSource, file: string, sector: number, entries: number, field: string): U32Table {
+  return new U32Table({ source, file, offset: sector * SECTOR, entries, littleEndian: true, field });
 }
 
-/** Index of the first GD entry whose grain table does not lie inside the file, or -1. */
-function firstBadGdEntry(gd: Uint32Array, gtBytes: number, fileSize: number): number {
-  for (let i = 0; i < gd.length; i++) {
-    if (gd[i] !== 0 && gd[i] * SECTOR + gtBytes > fileSize) return i;
-  }
-  return -1;
+/**
+ * Index of the first GD entry whose grain table does not lie inside the file, or -1. Streams the
+ * directory (up to 32 Mi entries) rather than holding it.
+ */
+export async function firstBadGdEntry(gd: U32Table, gtBytes: number, fileSize: number): Promise<number> {
+  const lastSector = (fileSize - gtBytes) / SECTOR;
+  let bad = -1;
+  await gd.walk((start, entries) => {
+    if (bad >= 0) return;
+    if (isUniform(entries)) {
+      if (entries[0] !== 0 && entries[0] > lastSector) bad = start;
+      return;
+    }
+    for (let i = 0; i < entries.length; i++) {
+      if (entries[i] !== 0 && entries[i] > lastSector) {
+        bad = start + i;
+        return;
+      }
+    }
+  });
+  return bad;
 }
 
 export interface OpenedSparse {
@@ -189,15 +198,15 @@ export async function openSparseExtent(source: ByteSource, opts: SparseOpenOptio
   const gdSector = h.gdOffset <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(h.gdOffset) : Number.MAX_SAFE_INTEGER;
 
   // Primary directory, or the redundant one when the primary is unreadable or points outside the file.
-  let gd: Uint32Array | undefined;
+  let gd: U32Table | undefined;
   let gdAt = gdSector * SECTOR;
   let primaryError: unknown;
   try {
     if (gdSector === 0 && g.gdEntries > 0) throw new CorruptImageError('grain directory offset is 0', gdOffsetField);
-    gd = await readGd(source, file, gdSector, g.gdEntries, 'grain directory');
-    const bad = firstBadGdEntry(gd, gtBytes, size);
+    gd = gdTable(source, file, gdSector, g.gdEntries, 'grain directory');
+    const bad = await firstBadGdEntry(gd, gtBytes, size);
     if (bad >= 0) {
-      throw new CorruptImageError(`grain directory entry ${bad} points to sector ${gd[bad]}, past the end of the file`, {
+      throw new CorruptImageError(`grain directory entry ${bad} points to sector ${await gd.at(bad)}, past the end of the file`, {
         file,
         field: 'grain directory entry',
         offset: gdAt + bad * 4,
@@ -208,11 +217,11 @@ export async function openSparseExtent(source: ByteSource, opts: SparseOpenOptio
     gd = undefined;
   }
   let damage: string | undefined;
-  let redundant: Uint32Array | undefined;
+  let redundant: U32Table | undefined;
   if (h.flags & FLAG_REDUNDANT_GD && h.rgdOffset > 0 && h.rgdOffset !== gdSector) {
     try {
-      redundant = await readGd(source, file, h.rgdOffset, g.gdEntries, 'redundant grain directory');
-      if (firstBadGdEntry(redundant, gtBytes, size) >= 0) redundant = undefined;
+      redundant = gdTable(source, file, h.rgdOffset, g.gdEntries, 'redundant grain directory');
+      if ((await firstBadGdEntry(redundant, gtBytes, size)) >= 0) redundant = undefined;
     } catch {
       redundant = undefined;
     }
