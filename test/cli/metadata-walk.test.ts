@@ -121,8 +121,9 @@ describe('metadata tables bounded only by the file size', () => {
     const end = await Promise.race([exited, timeout]);
     if (end === 'timeout') child.kill('SIGKILL');
     expect(end, stderr).not.toBe('timeout');
-    const { code, at } = end as { code: number | null; at: number };
-    expect(code).toBe(130);
+    const { code, signal, at } = end as { code: number | null; signal: string | null; at: number };
+    // The CLI cleans up, then dies of the signal itself (shells report 130).
+    expect(code === 130 || signal === 'SIGINT', `code ${code}, signal ${signal}`).toBe(true);
     // Generous for a loaded machine; before, the walk ran on until its end (minutes).
     expect(at - sent).toBeLessThan(3000);
   }, 30_000);
