@@ -1,6 +1,7 @@
 /** Hyper-V VHDX: fixed, dynamic and differencing images read (the log replayed in memory), fixed and dynamic written. */
 import type { FormatDriver, ProbeInput, ProbeResult } from '../types.js';
 import { bytesEqual } from '../shared/text.js';
+import { checkVhdx } from './check.js';
 import { readVhdxImage } from './image.js';
 import { parseDriverOptions } from '../shared/options.js';
 import { recreateVhdxOptions, vhdxOptions, type VhdxOptions } from './options.js';
@@ -27,4 +28,5 @@ export const vhdxDriver: FormatDriver = {
   open: (source, ctx) => openVhdx(source, ctx),
   create: (sink, spec) => createVhdxWriter(sink, spec, parseDriverOptions<VhdxOptions>(vhdxOptions, 'vhdx', spec.options)),
   recreateOptions: recreateVhdxOptions,
+  check: (source, ctx) => checkVhdx(source, ctx),
 };
