@@ -19,18 +19,15 @@ export interface HasDataWriteGuid {
 const hasGuid = (r: ImageReader): r is ImageReader & HasDataWriteGuid => (r as Partial<HasDataWriteGuid>).dataWriteGuid instanceof Uint8Array;
 
 /** Paths to try, in POSIX form. */
-export function parentCandidates(loc: ParentLocator): string[] {
-  const out: string[] = [];
+export function parentCandidates(loc: ParentLocator): Array<{ path: string; written: string }> {
+  const out: Array<{ path: string; written: string }> = [];
   const rel = loc.entries.get('relative_path');
-  if (rel) out.push(rel.replace(/\\/g, '/').replace(/^\.\//, ''));
+  if (rel) out.push({ path: rel.replace(/\\/g, '/').replace(/^\.\//, ''), written: rel });
   for (const key of ['absolute_win32_path', 'volume_path']) {
     const v = loc.entries.get(key);
-    if (v) {
-      const base = posix.basename(v.replace(/\\/g, '/'));
-      if (base) out.push(base);
-    }
+    if (v) out.push({ path: posix.basename(v.replace(/\\/g, '/')), written: v });
   }
-  return out.filter((c) => c.length > 0);
+  return out.filter((c) => c.path.length > 0);
 }
 
 export async function openVhdxParent(loc: ParentLocator, ctx: OpenContext, locatorOffset: number): Promise<{ reader: ImageReader; path: string; written: string }> {
@@ -45,7 +42,7 @@ export async function openVhdxParent(loc: ParentLocator, ctx: OpenContext, locat
   const tried: string[] = [];
   let refusal: GuestkitError | undefined;
   let mismatch: GuestkitError | undefined;
-  for (const c of candidates) {
+  for (const { path: c, written } of candidates) {
     let path: string;
     try {
       path = resolveConfined(c, { referrer: ctx.path, what: 'parent locator', allowOutside: ctx.allowOutside });
@@ -60,7 +57,7 @@ export async function openVhdxParent(loc: ParentLocator, ctx: OpenContext, locat
     tried.push(path);
     if (!existsSync(path)) continue;
     const reader = await ctx.openImage(path, 'vhdx', ctx);
-    if (hasGuid(reader) && linkages.some((g) => uuidEqual(g, reader.dataWriteGuid))) return { reader, path, written: c };
+    if (hasGuid(reader) && linkages.some((g) => uuidEqual(g, reader.dataWriteGuid))) return { reader, path, written };
     mismatch ??= new CorruptImageError(
       `parent ${path} has DataWriteGuid ${hasGuid(reader) ? formatUuid(reader.dataWriteGuid, 'guid') : '(none)'}, but the child's parent_linkage is ${formatUuid(loc.linkage, 'guid')}`,
       where,
