@@ -6,6 +6,7 @@
  * the source's allocation map, as dynamic VHD and VDI).
  */
 import { UsageError } from '../../errors.js';
+import { roundUp } from '../shared/bounds.js';
 import type { ByteSink } from '../../stream/sink.js';
 import { BlockTableWriter } from '../shared/block-table-writer.js';
 import type { BlockSlots } from '../shared/block-slots.js';
@@ -20,11 +21,10 @@ import { batPieces, headBytes, metadataBytes, newIdentity, planVhdx, type Identi
 /** Payload blocks we track while writing (a Uint32Array of slots: 64 MiB; 16 TiB at 1 MiB blocks, 4 PiB at 256 MiB). */
 export const MAX_WRITE_BLOCKS = 1 << 24;
 
-export function planFor(virtualSize: number, opts: VhdxOptions, file: string): VhdxPlan {
+export function planFor(requested: number, opts: VhdxOptions, file: string): VhdxPlan {
+  // The spec requires whole logical sectors; qemu-img rounds up the same way (to 512, its only sector size).
+  const virtualSize = roundUp(requested, opts.logical_sector_size);
   const blockSize = opts.block_size || defaultBlockSize(virtualSize);
-  if (virtualSize % opts.logical_sector_size !== 0) {
-    throw new UsageError(`a VHDX's size must be a multiple of its ${opts.logical_sector_size}-byte logical sector; ${virtualSize} is not`, { file });
-  }
   if (virtualSize > MAX_VIRTUAL_SIZE) throw new UsageError(`a VHDX holds at most 64 TiB; ${virtualSize} bytes is more`, { file });
   const plan = planVhdx({ virtualSize, blockSize, logicalSectorSize: opts.logical_sector_size, logSize: opts.log_size, fixed: opts.subformat === 'fixed' });
   if (plan.blocks > MAX_WRITE_BLOCKS) throw new UsageError(`${virtualSize} bytes in ${blockSize}-byte blocks needs ${plan.blocks} blocks, more than the ${MAX_WRITE_BLOCKS} supported; use a larger block_size`, { file });
