@@ -222,3 +222,27 @@ describeOracle('differencing VHDX read through its parent', () => {
     await expect(openImage(join(dir, 'outside.avhdx'))).rejects.toBeInstanceOf(ConfinementError);
   });
 });
+
+describeOracle('VHDX resize (grow), judged by qemu-img', () => {
+  const cases: Array<[string, string, string]> = [
+    ['dynamic, BAT grows in place', 'block_size=1M', '3G'],
+    ['dynamic, BAT moves to the end of the file', 'block_size=1M', '200G'],
+    ['fixed, new blocks appended', 'subformat=fixed,block_size=1M', '40M'],
+  ];
+  for (const [label, opts, size] of cases) {
+    it(`${label}: qemu-img check is clean, the data stays and the rest reads as zeros`, async () => {
+      const p = qemuVhdx(`resize-${label.replace(/\W/g, '')}.vhdx`, '12M', opts);
+      const before = join(dir, `resize-${label.replace(/\W/g, '')}.raw`);
+      qemuImg('convert', '-f', 'vhdx', '-O', 'raw', p, before);
+      const { resize } = await import('../../src/api/resize.js');
+      const r = await resize({ image: p, size });
+      expect(r.newSize).toBeGreaterThan(r.oldSize);
+      expectQemuCheckClean(p, 'vhdx');
+      expect(qemuInfoJson(p, 'vhdx')['virtual-size']).toBe(r.newSize);
+      // compare checks that the larger image reads as zeros past the smaller one's end.
+      const cmp = qemuImgStatus('compare', '-f', 'raw', '-F', 'vhdx', before, p);
+      expect(cmp.status, cmp.stdout + cmp.stderr).toBe(0);
+      expect((await checkImage(p))!.corruptions).toBe(0);
+    });
+  }
+});

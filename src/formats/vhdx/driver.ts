@@ -6,6 +6,7 @@ import { readVhdxImage } from './image.js';
 import { parseDriverOptions } from '../shared/options.js';
 import { recreateVhdxOptions, vhdxOptions, type VhdxOptions } from './options.js';
 import { openVhdx } from './reader.js';
+import { resizeVhdx } from './resize.js';
 import { createVhdxWriter } from './writer.js';
 
 /** File type identifier signature "vhdxfile" at offset 0 (MS-VHDX 2.2.1). */
@@ -29,4 +30,5 @@ export const vhdxDriver: FormatDriver = {
   create: (sink, spec) => createVhdxWriter(sink, spec, parseDriverOptions<VhdxOptions>(vhdxOptions, 'vhdx', spec.options)),
   recreateOptions: recreateVhdxOptions,
   check: (source, ctx) => checkVhdx(source, ctx),
+  resize: resizeVhdx,
 };
