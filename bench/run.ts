@@ -90,6 +90,7 @@ async function main(): Promise<void> {
     q('convert', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', mixed, join(WORK, `mixed-${mixedSize / MiB}M-stream.vmdk`)),
   );
   const mixedComp = derived(`mixed-${mixedSize / MiB}M-c.qcow2`, () => q('convert', '-f', 'raw', '-O', 'qcow2', '-c', mixed, join(WORK, `mixed-${mixedSize / MiB}M-c.qcow2`)));
+  const mixedVhdx = derived(`mixed-${mixedSize / MiB}M.vhdx`, () => q('convert', '-f', 'raw', '-O', 'vhdx', mixed, join(WORK, `mixed-${mixedSize / MiB}M.vhdx`)));
   const huge = derived('huge-1T.qcow2', () => {
     const p = join(WORK, 'huge-1T.qcow2');
     q('create', '-f', 'qcow2', p, '1T');
@@ -113,6 +114,9 @@ async function main(): Promise<void> {
     { id: 'vmdkstream-qcow2', input: mixedStream, ours: ['-O', 'qcow2'], theirs: ['-f', 'vmdk', '-O', 'qcow2'], outExt: 'qcow2', needs: ['vmdk', 'qcow2'] },
     { id: 'raw-vhd', input: mixed, ours: ['-O', 'vhd'], theirs: ['-f', 'raw', '-O', 'vpc'], outExt: 'vhd', needs: ['raw', 'vhd'] },
     { id: 'raw-vdi', input: mixed, ours: ['-O', 'vdi'], theirs: ['-f', 'raw', '-O', 'vdi'], outExt: 'vdi', needs: ['raw', 'vdi'] },
+    { id: 'raw-vhdx', input: mixed, ours: ['-O', 'vhdx'], theirs: ['-f', 'raw', '-O', 'vhdx'], outExt: 'vhdx', needs: ['raw', 'vhdx'] },
+    { id: 'vhdx-raw', input: mixedVhdx, ours: ['-O', 'raw'], theirs: ['-f', 'vhdx', '-O', 'raw'], outExt: 'raw', needs: ['vhdx', 'raw'] },
+    { id: 'vhdx-qcow2', input: mixedVhdx, ours: ['-O', 'qcow2'], theirs: ['-f', 'vhdx', '-O', 'qcow2'], outExt: 'qcow2', needs: ['vhdx', 'qcow2'] },
     { id: 'raw-qcow2-c', input: mixed, ours: ['-O', 'qcow2', '-c'], theirs: ['-f', 'raw', '-O', 'qcow2', '-c'], outExt: 'qcow2', needs: ['raw', 'qcow2'], compressed: true },
     { id: 'qcow2c-raw', input: mixedComp, ours: ['-O', 'raw'], theirs: ['-f', 'qcow2', '-O', 'raw'], outExt: 'raw', needs: ['qcow2', 'raw'] },
     { id: '1T-qcow2-qcow2', input: huge, ours: ['-O', 'qcow2'], theirs: ['-f', 'qcow2', '-O', 'qcow2'], outExt: 'qcow2', needs: ['qcow2'] },

@@ -48,5 +48,8 @@ export async function readProbeInput(source: ByteSource): Promise<ProbeInput> {
 }
 
 export async function detectSource(source: ByteSource): Promise<Detection> {
-  return detectBytes(await readProbeInput(source));
+  const d = detectBytes(await readProbeInput(source));
+  if (!d.driver.refineProbe || !source.seekable) return d;
+  const r = await d.driver.refineProbe(source, { score: d.score, subformat: d.subformat }).catch(() => undefined);
+  return r ? { ...d, subformat: r.subformat } : d;
 }

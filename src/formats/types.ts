@@ -240,6 +240,12 @@ export interface FormatDriver {
    * that differs by subformat; default capabilities.streamRead. Others are spooled to a file first.
    */
   streamReadable?(probe: ProbeResult): boolean;
+  /**
+   * A second look for formats whose subformat lies beyond the probe's head and tail (VHDX keeps
+   * it in a metadata region megabytes in): reads what it needs from a seekable source. Errors
+   * leave the probe's answer as it was.
+   */
+  refineProbe?(source: ByteSource, probe: ProbeResult): Promise<ProbeResult>;
   open?(source: ByteSource, ctx: OpenContext): Promise<ImageReader>;
   create?(sink: ByteSink, spec: CreateSpec): Promise<ImageWriter>;
   /**

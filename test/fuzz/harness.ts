@@ -130,6 +130,7 @@ export const MAGIC: Record<string, Array<[number, number[]]>> = {
   vmdk: [[0, [...'KDMV'].map((c) => c.charCodeAt(0))]],
   vhd: [[0, [...'conectix'].map((c) => c.charCodeAt(0))]],
   vdi: [[0x40, [0x7f, 0x10, 0xda, 0xbe]]],
+  vhdx: [[0, [...'vhdxfile'].map((c) => c.charCodeAt(0))]],
   raw: [],
 };
 
@@ -149,6 +150,7 @@ export const SEED_VARIANTS: Record<string, Array<{ options?: Record<string, unkn
   vmdk: [{}, { options: { subformat: 'streamOptimized' } }, { options: { zeroed_grain: 'on' } }],
   vhd: [{}, { options: { subformat: 'fixed' } }, { options: { block_size: '4k' } }],
   vdi: [{}, { options: { static: 'on' } }],
+  vhdx: [{}, { options: { subformat: 'fixed' } }, { options: { block_size: '1M', logical_sector_size: 4096 } }, { options: { block_state_zero: 'off' } }],
   raw: [{}],
 };
 

@@ -29,8 +29,8 @@ const VARIANTS: Array<[string, string[], string, string | undefined]> = [
   ['hffix', ['-f', 'vpc', '-o', 'subformat=fixed,force_size=on'], 'vhd', 'fixed'],
   ['ddyn', ['-f', 'vdi'], 'vdi', 'dynamic'],
   ['dstat', ['-f', 'vdi', '-o', 'static=on'], 'vdi', 'static'],
-  ['x', ['-f', 'vhdx'], 'vhdx', undefined],
-  ['xfix', ['-f', 'vhdx', '-o', 'subformat=fixed,block_size=1M'], 'vhdx', undefined],
+  ['x', ['-f', 'vhdx'], 'vhdx', 'dynamic'],
+  ['xfix', ['-f', 'vhdx', '-o', 'subformat=fixed,block_size=1M'], 'vhdx', 'fixed'],
   ['r', ['-f', 'raw'], 'raw', undefined],
 ];
 

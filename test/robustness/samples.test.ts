@@ -42,9 +42,8 @@ const SAMPLES: Record<string, Outcome> = {
   'malicious-huge-l1.vmdk.img': { refuses: [LimitExceededError, CorruptImageError] },
   // Legacy qcow v1: out of scope, refused as unsupported (qemu-img opens it with its qcow driver).
   'malicious-qcow1-152tib.img': { refuses: [UnsupportedFeatureError] },
-  // Detected, not yet read: refused as unsupported until the VHDX reader lands.
-  'hyperv-win10-fixed.vhdx': { refuses: [UnsupportedFeatureError] },
-  'hyperv-ws2016-dynamic-swap.vhdx': { refuses: [UnsupportedFeatureError] },
+  'hyperv-win10-fixed.vhdx': { reads: 'vhdx' },
+  'hyperv-ws2016-dynamic-swap.vhdx': { reads: 'vhdx' },
 };
 
 describeOracle('real-world samples in fixtures/real-world', () => {

@@ -28,7 +28,7 @@ describe('writeRefusal', () => {
   });
 
   it('requireWriter throws the refusal and passes a capable driver', () => {
-    expect(() => requireWriter(byName('vhdx'))).toThrow(/writing vhdx images is not supported/);
+    expect(() => requireWriter(byName('qcow'))).toThrow(/writing qcow images is not supported/);
     expect(() => requireWriter(byName('vdi'), { compress: true })).toThrow(/does not support compression/);
     expect(() => requireWriter(byName('qcow2'), { compress: true, backing: true })).not.toThrow();
   });

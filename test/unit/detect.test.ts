@@ -71,8 +71,8 @@ describe('detection from header bytes', () => {
     'ext2-fs.qcow2': ['qcow2', 'v3'],
     'ext2-fs.vmdk': ['vmdk', 'monolithicSparse'],
     'grub-mbr.raw': ['raw'],
-    'hyperv-win10-fixed.vhdx': ['vhdx'],
-    'hyperv-ws2016-dynamic-swap.vhdx': ['vhdx'],
+    'hyperv-win10-fixed.vhdx': ['vhdx', 'fixed'],
+    'hyperv-ws2016-dynamic-swap.vhdx': ['vhdx', 'dynamic'],
     // A tar: no image format of ours claims it, so it is raw until OVA is a format of its own.
     'virtualbox-export-stub.ova': ['raw'],
     'hyperv2012r2-dynamic.vhd': ['vhd', 'dynamic'],

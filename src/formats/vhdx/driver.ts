@@ -1,10 +1,13 @@
-/**
- * VHDX is detected (so that it is never mistaken for raw and copied byte for byte), but not yet
- * read or written: opening it says so plainly.
- */
-import { UnsupportedFeatureError } from '../../errors.js';
+/** Hyper-V VHDX: fixed, dynamic and differencing images read (the log replayed in memory), fixed and dynamic written. */
 import type { FormatDriver, ProbeInput, ProbeResult } from '../types.js';
 import { bytesEqual } from '../shared/text.js';
+import { checkVhdx } from './check.js';
+import { readVhdxImage } from './image.js';
+import { parseDriverOptions } from '../shared/options.js';
+import { recreateVhdxOptions, vhdxOptions, type VhdxOptions } from './options.js';
+import { openVhdx } from './reader.js';
+import { resizeVhdx } from './resize.js';
+import { createVhdxWriter } from './writer.js';
 
 /** File type identifier signature "vhdxfile" at offset 0 (MS-VHDX 2.2.1). */
 export function probeVhdx({ head }: ProbeInput): ProbeResult | null {
@@ -13,11 +16,19 @@ export function probeVhdx({ head }: ProbeInput): ProbeResult | null {
 
 export const vhdxDriver: FormatDriver = {
   name: 'vhdx',
-  description: 'Hyper-V VHDX (detected only)',
-  extensions: ['vhdx'],
-  capabilities: { read: false, write: false, streamRead: false, streamWrite: false, compression: false, backing: false },
+  description: 'Hyper-V VHDX',
+  extensions: ['vhdx', 'avhdx'],
+  // Everything that describes the data precedes it, so a pipe can take a new image (see writer.ts).
+  capabilities: { read: true, write: true, streamRead: false, streamWrite: true, compression: false, backing: true },
+  optionsSchema: vhdxOptions,
   probe: probeVhdx,
-  async open(_source, ctx) {
-    throw new UnsupportedFeatureError('VHDX images are recognised but cannot be read yet', { file: ctx.file, field: 'signature', offset: 0 });
+  async refineProbe(source, probe) {
+    const { image } = await readVhdxImage(source, source.name);
+    return { ...probe, subformat: image.subformat };
   },
+  open: (source, ctx) => openVhdx(source, ctx),
+  create: (sink, spec) => createVhdxWriter(sink, spec, parseDriverOptions<VhdxOptions>(vhdxOptions, 'vhdx', spec.options)),
+  recreateOptions: recreateVhdxOptions,
+  check: (source, ctx) => checkVhdx(source, ctx),
+  resize: resizeVhdx,
 };
