@@ -4,7 +4,10 @@
  * drivers can read and write, as they land. The operations are an object so embedders and tests
  * can wrap them (to inject a fault, to count calls) without touching the runner.
  */
+import { mkdir, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { convert, type ConvertOptions, type ConvertResult } from '../api/convert.js';
+import { UsageError, toIoError } from '../errors.js';
 import { detectFormat, imageInfo, type DetectResult, type QemuStyleInfo } from '../api/info.js';
 import { compareImages, type CompareOptions, type CompareResult } from '../api/compare.js';
 import { checksumReader } from '../api/checksum.js';
@@ -13,6 +16,7 @@ import { byName } from '../formats/registry.js';
 import { copyImageFiles, type CopyToOptions } from './copy-files.js';
 import { VerificationError } from './errors.js';
 import type { ResolvedDisk, ResolvedStage } from './resolve.js';
+import { copyDestination } from './copy-destination.js';
 
 export interface StageOperations {
   detectFormat(path: string): Promise<DetectResult>;
@@ -63,6 +67,28 @@ function targetOf(disk: ResolvedDisk, of?: 'source' | 'output'): { path: string;
   return { path: disk.output, format: disk.format };
 }
 
+/**
+ * A file a stage is about to write that is already there. Most often it is what an earlier run
+ * of the same plan wrote, so the message names both ways on: skip finished disks, or replace.
+ * (The atomic output checks again when it commits; this check is for the message.)
+ */
+async function refuseExisting(path: string, disk: ResolvedDisk): Promise<void> {
+  if (disk.force) return;
+  if (!(await stat(path).then(() => true, () => false))) return;
+  throw new UsageError(
+    `output ${path} already exists (from an earlier run?): run with --resume to skip the disks an earlier run finished, ` +
+      `or with --force (or "force": true for this disk in the plan) to replace it`,
+    { file: path },
+  );
+}
+
+/** The output's folder is created, as copy-to creates its folder: plans name outputs in new folders. */
+async function prepareOutput(disk: ResolvedDisk): Promise<void> {
+  const dir = dirname(disk.output!);
+  await mkdir(dir, { recursive: true }).catch((e) => Promise.reject(toIoError(e, dir, 'create folder')));
+  await refuseExisting(disk.output!, disk);
+}
+
 /** Runs one stage and returns what it found, for the stage-done event and the resume state. */
 export async function runStage(stage: ResolvedStage, ctx: StageContext): Promise<Record<string, unknown>> {
   const { disk, ops } = ctx;
@@ -77,6 +103,7 @@ export async function runStage(stage: ResolvedStage, ctx: StageContext): Promise
     case 'inspect-info':
       return { ...(await ops.imageInfo(disk.source, { format: disk.sourceFormat })) };
     case 'convert': {
+      await prepareOutput(disk);
       const r = await ops.convert({
         source: disk.source,
         output: disk.output!,
@@ -112,6 +139,7 @@ export async function runStage(stage: ResolvedStage, ctx: StageContext): Promise
     }
     case 'copy-to': {
       const target = targetOf(disk);
+      await refuseExisting(copyDestination(disk, stage.dir), disk);
       const files = await ops.copyTo(target.path, stage.dir, { format: target.format, force: disk.force, signal: ctx.signal, onProgress: ctx.progress });
       return { files };
     }
