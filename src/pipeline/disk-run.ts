@@ -68,7 +68,7 @@ export function progressReporter(emit: (e: PipelineEventInput) => void, disk: st
 
 /** An earlier run's record for this disk that still holds (its files unchanged), if any. */
 export async function earlierRecord(disk: ResolvedDisk, ctx: DiskRunContext): Promise<StateRecord | undefined> {
-  const rec = ctx.resume ? ctx.state?.lookup(disk) : undefined;
+  const rec = ctx.resume ? await ctx.state?.lookup(disk) : undefined;
   if (!rec || !(await filesUnchanged(rec.files))) return undefined;
   if (ctx.resumeCheck !== 'checksum' || !rec.sha256 || !rec.checksumOf) return rec;
   const format = rec.checksumOf === disk.output ? disk.format : disk.sourceFormat;
