@@ -13,7 +13,7 @@ import type { PipelinePlan } from '../pipeline/schema.js';
 export type { PipelineEvent, PipelineSummary, FailureReport, ErrorReport } from '../pipeline/events.js';
 export type { PipelinePlan, Stage, StageName } from '../pipeline/schema.js';
 export type { PlanIssue } from '../pipeline/errors.js';
-export { PlanError, VerificationError } from '../pipeline/errors.js';
+export { PlanError, VerificationError, OutputExistsError } from '../pipeline/errors.js';
 
 export interface RunPipelineOptions extends RunOptions {
   /** Folder relative paths of an in-memory plan are taken from. */

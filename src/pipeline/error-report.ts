@@ -15,7 +15,7 @@ import {
   UnsupportedFeatureError,
   UsageError,
 } from '../errors.js';
-import { PlanError, VerificationError } from './errors.js';
+import { OutputExistsError, PlanError, VerificationError } from './errors.js';
 import type { ErrorReport } from './events.js';
 
 /** Longest message an event carries: a hostile image or plan must not make a 40 MB event. */
@@ -31,6 +31,7 @@ const CLASSES: Array<[new (...args: never[]) => GuestkitError, string]> = [
   [AbortedError, 'AbortedError'],
   [IoError, 'IoError'],
   [PlanError, 'PlanError'],
+  [OutputExistsError, 'OutputExistsError'],
   [VerificationError, 'VerificationError'],
   [UsageError, 'UsageError'],
 ];

@@ -68,3 +68,11 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
 export class VerificationError extends GuestkitError {
   override readonly code: string = 'EVERIFY';
 }
+
+/**
+ * A stage would write a file that is already there and the disk may not replace it. Its code is
+ * EEXIST, as the system's would be, so automation can tell it from other refusals.
+ */
+export class OutputExistsError extends UsageError {
+  override readonly code: string = 'EEXIST';
+}

@@ -7,14 +7,14 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { convert, type ConvertOptions, type ConvertResult } from '../api/convert.js';
-import { UsageError, toIoError } from '../errors.js';
+import { toIoError } from '../errors.js';
 import { detectFormat, imageInfo, type DetectResult, type QemuStyleInfo } from '../api/info.js';
 import { compareImages, type CompareOptions, type CompareResult } from '../api/compare.js';
 import { checksumReader } from '../api/checksum.js';
 import { openImage } from '../formats/open.js';
 import { byName } from '../formats/registry.js';
 import { copyImageFiles, type CopyToOptions } from './copy-files.js';
-import { VerificationError } from './errors.js';
+import { OutputExistsError, VerificationError } from './errors.js';
 import type { ResolvedDisk, ResolvedStage } from './resolve.js';
 import { copyDestination } from './copy-destination.js';
 
@@ -75,7 +75,7 @@ function targetOf(disk: ResolvedDisk, of?: 'source' | 'output'): { path: string;
 async function refuseExisting(path: string, disk: ResolvedDisk): Promise<void> {
   if (disk.force) return;
   if (!(await stat(path).then(() => true, () => false))) return;
-  throw new UsageError(
+  throw new OutputExistsError(
     `output ${path} already exists (from an earlier run?): run with --resume to skip the disks an earlier run finished, ` +
       `or with --force (or "force": true for this disk in the plan) to replace it`,
     { file: path },

@@ -73,7 +73,9 @@ describe('guestkit pipeline, as a new user meets it', () => {
     expect(pipelineCli(['run', 'plan.json'], dir).status).toBe(0);
     const again = pipelineCli(['run', '--events', 'json', 'plan.json'], dir);
     expect(again.status).toBe(1);
-    expect(summaryOf(parseEvents(again.stdout)).failures[0].message).toMatch(/already exists.*--resume.*--force \(or "force": true/);
+    const events = parseEvents(again.stdout);
+    expect(summaryOf(events).failures[0].message).toMatch(/already exists.*--resume.*--force \(or "force": true/);
+    expect(events.find((e) => e.type === 'disk-failed')).toMatchObject({ error: { code: 'EEXIST', error: 'OutputExistsError' } });
     // New content in the source: --force must write it.
     makeSparseDisk(join(dir, 'a.img'), 64 * 1024, 6);
     const forced = pipelineCli(['run', '--force', 'plan.json'], dir);
