@@ -42,6 +42,13 @@ describe('plan limits', () => {
     expect(statSync(path).size).toBeGreaterThan(3 * MAX_ENTRY_BYTES);
   });
 
+  it('counts disks right in a bare array, with nested values before the big one', async () => {
+    const path = join(dir, 'array.json');
+    writeFileSync(path, `[{"source":"a.img","stages":[{"type":"detect"}]},{"source":"b.img","stages":["detect"]},{"source":"c.img","options":${manyKeys(150_000)}}]`);
+    const e = await planError(validatePlan(planFromFile(path)));
+    expect(e.issues.map((i) => i.path)).toEqual(['disks[2]']);
+  });
+
   it('bounds header fields the same way', async () => {
     const path = join(dir, 'bigdefaults.json');
     writeFileSync(path, `{"defaults":{"options":${manyKeys(200_000)}},"disks":[{"source":"a.img","output":"a.raw","stages":["convert"]}]}`);
