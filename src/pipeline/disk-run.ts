@@ -28,6 +28,8 @@ export interface DiskRunContext {
   resumeCheck: ResumeCheck;
   signal?: AbortSignal;
   progressIntervalMs: number;
+  /** Output folders made sure of in this run (shared by its disks). */
+  knownFolders?: Set<string>;
 }
 
 /** The resume state could not be written: the run stops (see the module comment). */
@@ -85,7 +87,7 @@ export async function runStageWithRetry(disk: ResolvedDisk, step: number, ctx: D
     return await retryStage(
       (attempt) => {
         attempts = attempt;
-        return runStage(stage, { disk, ops: ctx.ops, signal: ctx.signal, progress });
+        return runStage(stage, { disk, ops: ctx.ops, signal: ctx.signal, progress, knownFolders: ctx.knownFolders });
       },
       ctx.policy,
       {

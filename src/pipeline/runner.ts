@@ -84,6 +84,7 @@ export async function runPlan(source: PlanSource, opts: RunOptions = {}): Promis
     resumeCheck: opts.resumeCheck ?? 'quick',
     signal: opts.signal,
     progressIntervalMs: opts.progressIntervalMs ?? 250,
+    knownFolders: new Set(),
   };
 
   emit({

@@ -50,6 +50,8 @@ export interface StageContext {
   ops: StageOperations;
   signal?: AbortSignal;
   progress: (done: number, total: number) => void;
+  /** Output folders this run has already created or found (see prepareOutput). */
+  knownFolders?: Set<string>;
 }
 
 /** Same format, allowing for aliases (qemu's vpc is our vhd). */
@@ -82,11 +84,21 @@ async function refuseExisting(path: string, disk: ResolvedDisk): Promise<void> {
   );
 }
 
-/** The output's folder is created, as copy-to creates its folder: plans name outputs in new folders. */
-async function prepareOutput(disk: ResolvedDisk): Promise<void> {
-  const dir = dirname(disk.output!);
-  await mkdir(dir, { recursive: true }).catch((e) => Promise.reject(toIoError(e, dir, 'create folder')));
+/** Folders a run remembers having made sure of, at most this many at a time. */
+const KNOWN_FOLDERS = 4096;
+
+/**
+ * The output's folder is created, as copy-to creates its folder: plans name outputs in new
+ * folders. A run's disks mostly share a few folders, and a recursive mkdir of an existing one
+ * costs more than the failed conversion of a missing source, so each is made sure of once a run.
+ */
+async function prepareOutput(disk: ResolvedDisk, known?: Set<string>): Promise<void> {
   await refuseExisting(disk.output!, disk);
+  const dir = dirname(disk.output!);
+  if (known?.has(dir)) return;
+  await mkdir(dir, { recursive: true }).catch((e) => Promise.reject(toIoError(e, dir, 'create folder')));
+  if (known && known.size >= KNOWN_FOLDERS) known.clear();
+  known?.add(dir);
 }
 
 /** Runs one stage and returns what it found, for the stage-done event and the resume state. */
@@ -103,7 +115,7 @@ export async function runStage(stage: ResolvedStage, ctx: StageContext): Promise
     case 'inspect-info':
       return { ...(await ops.imageInfo(disk.source, { format: disk.sourceFormat })) };
     case 'convert': {
-      await prepareOutput(disk);
+      await prepareOutput(disk, ctx.knownFolders);
       const r = await ops.convert({
         source: disk.source,
         output: disk.output!,
