@@ -7,7 +7,7 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { convert, type ConvertOptions, type ConvertResult } from '../api/convert.js';
-import { toIoError } from '../errors.js';
+import { UsageError, toIoError } from '../errors.js';
 import { detectFormat, imageInfo, type DetectResult, type QemuStyleInfo } from '../api/info.js';
 import { compareImages, type CompareOptions, type CompareResult } from '../api/compare.js';
 import { checksumReader } from '../api/checksum.js';
@@ -74,14 +74,27 @@ function targetOf(disk: ResolvedDisk, of?: 'source' | 'output'): { path: string;
  * of the same plan wrote, so the message names both ways on: skip finished disks, or replace.
  * (The atomic output checks again when it commits; this check is for the message.)
  */
-async function refuseExisting(path: string, disk: ResolvedDisk): Promise<void> {
-  if (disk.force) return;
-  if (!(await stat(path).then(() => true, () => false))) return;
-  throw new OutputExistsError(
+function outputExists(path: string, cause?: unknown): OutputExistsError {
+  return new OutputExistsError(
     `output ${path} already exists (from an earlier run?): run with --resume to skip the disks an earlier run finished, ` +
       `or with --force (or "force": true for this disk in the plan) to replace it`,
-    { file: path },
+    { file: path, cause },
   );
+}
+
+async function refuseExisting(path: string, disk: ResolvedDisk): Promise<void> {
+  if (disk.force) return;
+  if (await stat(path).then(() => true, () => false)) throw outputExists(path);
+}
+
+/**
+ * The atomic output's own refusal of an existing output, in the pipeline's words. Recognised
+ * after the fact rather than by a stat before converting: that stat would be a second file
+ * system round trip for every disk, which doubled the time of a plan whose disks fail fast.
+ */
+function explainExisting(e: unknown, disk: ResolvedDisk): unknown {
+  const refused = !disk.force && e instanceof UsageError && e.file === disk.output && /already exists/.test(e.detail);
+  return refused ? outputExists(disk.output!, e) : e;
 }
 
 /** Folders a run remembers having made sure of, at most this many at a time. */
@@ -93,7 +106,6 @@ const KNOWN_FOLDERS = 4096;
  * costs more than the failed conversion of a missing source, so each is made sure of once a run.
  */
 async function prepareOutput(disk: ResolvedDisk, known?: Set<string>): Promise<void> {
-  await refuseExisting(disk.output!, disk);
   const dir = dirname(disk.output!);
   if (known?.has(dir)) return;
   await mkdir(dir, { recursive: true }).catch((e) => Promise.reject(toIoError(e, dir, 'create folder')));
@@ -116,17 +128,22 @@ export async function runStage(stage: ResolvedStage, ctx: StageContext): Promise
       return { ...(await ops.imageInfo(disk.source, { format: disk.sourceFormat })) };
     case 'convert': {
       await prepareOutput(disk, ctx.knownFolders);
-      const r = await ops.convert({
-        source: disk.source,
-        output: disk.output!,
-        sourceFormat: disk.sourceFormat,
-        format: disk.format,
-        compress: disk.compress,
-        options: disk.options,
-        force: disk.force,
-        signal: ctx.signal,
-        onProgress: (p) => ctx.progress(p.done, p.total),
-      });
+      let r: ConvertResult;
+      try {
+        r = await ops.convert({
+          source: disk.source,
+          output: disk.output!,
+          sourceFormat: disk.sourceFormat,
+          format: disk.format,
+          compress: disk.compress,
+          options: disk.options,
+          force: disk.force,
+          signal: ctx.signal,
+          onProgress: (p) => ctx.progress(p.done, p.total),
+        });
+      } catch (e) {
+        throw explainExisting(e, disk);
+      }
       return { sourceFormat: r.sourceFormat, format: r.format, virtualSize: r.virtualSize, outputSize: r.outputSize, seconds: r.seconds };
     }
     case 'verify': {
