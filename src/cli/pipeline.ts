@@ -71,7 +71,8 @@ An error in an event has "code" (the system's errno: ENOENT, EACCES, ENOSPC…, 
 ECORRUPT, EVERIFY…) and "error" (its class: IoError, CorruptImageError, VerificationError…).
 Finished disks are recorded in PLAN.state.jsonl (or --state FILE); --resume skips a disk only
 if its recorded outputs still exist with the same size and modification time
-(--resume-check checksum also re-hashes them).
+(--resume-check checksum also re-hashes them). Interrupted (Ctrl-C), a run prints the
+command that goes on where it stopped.
 ${PLAN_HELP}`;
 
 /** What to type to go on after an interruption, for the message printed when one happens. */

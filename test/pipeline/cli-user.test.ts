@@ -7,6 +7,8 @@ import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from '
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sha256File, workDir } from '../helpers/work.js';
+import { MAX_ENTRY_BYTES } from '../../src/pipeline/entry-guard.js';
+import { MAX_OPTION_KEYS } from '../../src/pipeline/resolve.js';
 import { makeSparseDisk, parseEvents, pipelineCli, pipelineCliAsync, summaryOf, writeJson } from './helpers.js';
 
 const root = workDir('pipeline-user');
@@ -86,6 +88,14 @@ describe('guestkit pipeline, as a new user meets it', () => {
     writeJson(join(dir, 'plan.json'), { disks: [{ source: 'a.img', output: 'out/a.raw', force: true }] });
     expect(pipelineCli(['run', '--no-state', 'plan.json'], dir).status).toBe(0);
     expect(sha256File(join(dir, 'out/a.raw'))).toBe(sha256File(join(dir, 'a.img')));
+  });
+
+  it('documents --force, the force field, the default stages and the limits in --help', () => {
+    const help = pipelineCli(['run', '--help']).stdout;
+    expect(help).toMatch(/--force +replace existing outputs/);
+    expect(help).toMatch(/force +true: replace this disk's existing output/);
+    expect(help).toMatch(/stages +what to do, in order; default: \["convert", "verify"\]/);
+    expect(help).toContain(`at most ${MAX_OPTION_KEYS} keys; each entry of a plan is at most ${MAX_ENTRY_BYTES / 1024 / 1024} MiB`);
   });
 
   it('carries the real errno and a stable class name in JSON events', () => {
