@@ -13,7 +13,7 @@ import type { PipelinePlan } from '../pipeline/schema.js';
 export type { PipelineEvent, PipelineSummary, FailureReport, ErrorReport } from '../pipeline/events.js';
 export type { PipelinePlan, Stage, StageName } from '../pipeline/schema.js';
 export type { PlanIssue } from '../pipeline/errors.js';
-export { PlanError, VerificationError } from '../pipeline/errors.js';
+export { PlanError, VerificationError, OutputExistsError } from '../pipeline/errors.js';
 
 export interface RunPipelineOptions extends RunOptions {
   /** Folder relative paths of an in-memory plan are taken from. */
@@ -46,9 +46,14 @@ export async function runPipeline(plan: PipelinePlan | unknown[] | string, optio
   return runPlan(source, { ...options, statePath });
 }
 
-/** Checks a plan without running it; resolves with its disk count, rejects with a PlanError. */
-export async function validatePipelinePlan(plan: PipelinePlan | unknown[] | string, options: { baseDir?: string } = {}): Promise<{ disks: number }> {
-  const { diskCount } = await validatePlan(sourceOf(plan, options.baseDir));
+/**
+ * Checks a plan without running it; resolves with its disk count, rejects with a PlanError
+ * naming every problem: bad fields, two disks writing one file (however the paths are spelt),
+ * a disk reading what another writes, and (unless `files: false`) sources that are missing or
+ * unreadable and output folders that cannot be written.
+ */
+export async function validatePipelinePlan(plan: PipelinePlan | unknown[] | string, options: { baseDir?: string; files?: boolean } = {}): Promise<{ disks: number }> {
+  const { diskCount } = await validatePlan(sourceOf(plan, options.baseDir), { files: options.files ?? true });
   return { disks: diskCount };
 }
 

@@ -14,6 +14,9 @@ export interface PlanIssue {
   line?: number;
 }
 
+/** Longest message of one issue. */
+export const MAX_ISSUE_MESSAGE = 500;
+
 /** Issues shown in a message; the rest are counted. */
 const SHOWN_ISSUES = 20;
 
@@ -28,7 +31,9 @@ export class PlanError extends UsageError {
   readonly issues: PlanIssue[];
   readonly total: number;
 
-  constructor(file: string | undefined, issues: PlanIssue[], total = issues.length) {
+  constructor(file: string | undefined, found: PlanIssue[], total = found.length) {
+    // A value quoted in a message (an unknown key, a bad string) may be as long as the plan.
+    const issues = found.map((i) => (i.message.length > MAX_ISSUE_MESSAGE ? { ...i, message: `${i.message.slice(0, MAX_ISSUE_MESSAGE)}… (cut)` } : i));
     const shown = issues.slice(0, SHOWN_ISSUES).map(describeIssue);
     const more = total - shown.length;
     const detail =
@@ -62,4 +67,12 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
  */
 export class VerificationError extends GuestkitError {
   override readonly code: string = 'EVERIFY';
+}
+
+/**
+ * A stage would write a file that is already there and the disk may not replace it. Its code is
+ * EEXIST, as the system's would be, so automation can tell it from other refusals.
+ */
+export class OutputExistsError extends UsageError {
+  override readonly code: string = 'EEXIST';
 }

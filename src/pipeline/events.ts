@@ -6,8 +6,11 @@ import type { StageName } from './schema.js';
 import type { PlanIssue } from './errors.js';
 
 export interface ErrorReport {
-  /** GuestkitError code (ECORRUPT, EIO, …) or the Node error code. */
+  /** The system's errno for I/O failures (ENOENT, EACCES, ENOSPC, …), else the GuestkitError code (ECORRUPT, EVERIFY, …). */
   code: string;
+  /** The error's class, stable across releases: IoError, CorruptImageError, VerificationError, … */
+  error: string;
+  /** At most MAX_REPORTED_MESSAGE characters. */
   message: string;
   file?: string;
   field?: string;
@@ -30,9 +33,14 @@ export type PipelineEvent = Base &
     | { type: 'stage-done'; disk: string; stage: StageName; step: number; seconds: number; result: Record<string, unknown>; skipped?: string }
     | { type: 'disk-failed'; disk: string; index: number; stage: StageName; attempts: number; error: ErrorReport }
     | { type: 'disk-finished'; disk: string; index: number; seconds: number; output?: string; sha256?: string; copies?: string[] }
-    | { type: 'summary'; total: number; succeeded: number; failed: number; skipped: number; seconds: number; failures: FailureReport[]; aborted?: boolean }
+    | { type: 'summary'; total: number; succeeded: number; failed: number; skipped: number; seconds: number; failures: FailureReport[]; unlisted?: number; aborted?: boolean }
   );
 
+/**
+ * One failed disk in the summary. The summary lists at most MAX_LISTED_FAILURES of them (the
+ * first to fail), and counts the rest in `unlisted`: memory stays bounded for any plan size,
+ * and every failure still has its own disk-failed event.
+ */
 export interface FailureReport {
   disk: string;
   index: number;

@@ -130,6 +130,7 @@ export class HumanView {
         if (e.failures.length) {
           this.out.write('Failed:\n');
           for (const f of e.failures) this.out.write(`  ${f.disk} (disks[${f.index}], ${f.stage}): ${f.message}\n`);
+          if (e.unlisted) this.out.write(`  … and ${e.unlisted} more (each has its disk-failed event: --events json)\n`);
         }
         break;
       }

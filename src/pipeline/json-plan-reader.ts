@@ -11,6 +11,7 @@
 import { createReadStream } from 'node:fs';
 import { JSONParser, TokenType, type ParsedElementInfo } from '@streamparser/json';
 import { toIoError } from '../errors.js';
+import { EntryGuard } from './entry-guard.js';
 import { PlanError, type PlanIssue } from './errors.js';
 
 export type PlanItem =
@@ -62,6 +63,7 @@ export async function* readJsonPlan(path: string, opts: PlanReadOptions = {}): A
   let lastTokenOffset = 0;
   const lines = new LineTracker();
   const headerKeys = new Set<string>();
+  const guard = new EntryGuard(path);
 
   // `$.disks.*` hands out each disk; `$.*` each top-level field (or each disk of a bare array).
   // keepStack:false drops top-level values once emitted; disk elements live in `disks`, whose
@@ -70,6 +72,7 @@ export async function* readJsonPlan(path: string, opts: PlanReadOptions = {}): A
   parser.onToken = (t) => {
     if (root === undefined) root = t.token === TokenType.LEFT_BRACE ? 'object' : t.token === TokenType.LEFT_BRACKET ? 'array' : 'other';
     lastTokenOffset = t.offset;
+    guard.token(t.token, t.value, t.offset);
   };
   parser.onValue = ({ value, key, parent, stack }: ParsedElementInfo) => {
     if (stack.length === 2) {

@@ -5,8 +5,8 @@
  * thousand disks and buys two things: header fields may follow the disks in the file, and no
  * disk is converted from a plan that turns out to be broken further down.
  */
-import { basename, join } from 'node:path';
 import { PlanError, type PlanIssue } from './errors.js';
+import { PlanRelations, type IssueSink } from './plan-relations.js';
 import { defaultsSchema, headerSchema, type DiskDefaults, type PlanHeader } from './schema.js';
 import { resolveDisk, type ResolvedDisk } from './resolve.js';
 import type { PlanSource } from './plan-source.js';
@@ -32,10 +32,7 @@ export async function readPlanHeader(source: PlanSource): Promise<PlanHeader> {
   return parsed.data;
 }
 
-/** The file a copy-to stage writes for a disk. */
-export function copyDestination(disk: ResolvedDisk, dir: string): string {
-  return join(dir, basename(disk.output ?? disk.source));
-}
+export { copyDestination } from './copy-destination.js';
 
 export interface PlanSummary {
   header: PlanHeader;
@@ -53,13 +50,17 @@ class IssueList {
   }
 }
 
+export interface ValidateOptions {
+  /** Also check the machine: sources exist and can be read, output folders can be written. */
+  files?: boolean;
+}
+
 /**
- * Checks every disk and the relations between them: ids are unique (they key the resume
- * state), no two disks write the same file, and no disk reads a file another disk writes
- * (disks run in parallel, so such a chain would race). Keeps a set of names per disk, which is
- * the memory this check needs; disk entries themselves are dropped as soon as they are checked.
+ * Checks every disk, and the relations between them (plan-relations.ts). Disk entries are
+ * dropped as soon as they are checked; what is kept per disk is a few compact digests, so the
+ * memory this needs is tens of bytes a disk, not the plan's size.
  */
-export async function validatePlan(source: PlanSource): Promise<PlanSummary> {
+export async function validatePlan(source: PlanSource, opts: ValidateOptions = {}): Promise<PlanSummary> {
   const issues = new IssueList();
   const raw = await scanHeader(source);
   const parsed = headerSchema.safeParse(raw);
@@ -70,9 +71,9 @@ export async function validatePlan(source: PlanSource): Promise<PlanSummary> {
   const defaultsParsed = parsed.success ? undefined : defaultsSchema.safeParse(raw.defaults ?? {});
   const defaultsOk = parsed.success || Boolean(defaultsParsed?.success);
   const defaults: DiskDefaults = parsed.success ? (parsed.data.defaults ?? {}) : defaultsParsed?.success ? defaultsParsed.data : {};
-  const ids = new Map<string, number>();
-  const written = new Map<string, number>();
-  const read = new Map<string, number>();
+  const relations = new PlanRelations(opts);
+  const relationIssue: IssueSink = (index, field, message, line) =>
+    issues.add({ path: `disks[${index}]${field}`, message, ...(line !== undefined ? { line } : {}) });
   let diskCount = 0;
   try {
     for await (const item of source.items()) {
@@ -85,35 +86,13 @@ export async function validatePlan(source: PlanSource): Promise<PlanSummary> {
       diskCount++;
       if (!defaultsOk) continue;
       const r = resolveDisk(item.value, defaults, { index: item.index, line: item.line, baseDir: source.baseDir });
-      if (!r.ok) {
-        issues.add(...r.issues);
-        continue;
-      }
-      const d = r.disk;
-      const here = (field: string, message: string) =>
-        issues.add({ path: `disks[${d.index}]${field}`, message, ...(d.line !== undefined ? { line: d.line } : {}) });
-      const firstId = ids.get(d.id);
-      if (firstId !== undefined) here('.id', `id '${d.id}' is already used by disks[${firstId}]; give each disk its own id`);
-      else ids.set(d.id, d.index);
-      const targets: Array<[string, string]> = d.output ? [[d.output, '.output']] : [];
-      d.stages.forEach((s, k) => {
-        if (s.type === 'copy-to') targets.push([copyDestination(d, s.dir), `.stages[${k}]`]);
-      });
-      for (const [file, field] of targets) {
-        const other = written.get(file);
-        if (other !== undefined) here(field, `writes ${file}, which disks[${other}] writes too`);
-        else written.set(file, d.index);
-      }
-      if (!read.has(d.source)) read.set(d.source, d.index);
+      if (!r.ok) issues.add(...r.issues);
+      else relations.check(r.disk, relationIssue);
     }
   } catch (e) {
     // Not JSON past some point: nothing after it can be read, but what was found before stands.
     if (!(e instanceof PlanError)) throw e;
     issues.add(...e.issues);
-  }
-  for (const [file, writer] of written) {
-    const reader = read.get(file);
-    if (reader !== undefined && reader !== writer) issues.add({ path: `disks[${reader}].source`, message: `is written by disks[${writer}]; disks run in parallel, so split this into two plans` });
   }
   if (diskCount === 0 && issues.total === 0) issues.add({ path: 'disks', message: 'the plan has no disks' });
   if (issues.total) throw new PlanError(source.file, issues.kept, issues.total);

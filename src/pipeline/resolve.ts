@@ -17,6 +17,12 @@ import { issuesFromZod } from './zod-issues.js';
 
 export type ResolvedStage = Stage;
 
+/** Format options a disk may set; qcow2, the richest format, has about a dozen. */
+export const MAX_OPTION_KEYS = 64;
+
+/** What a disk that names no stages (and whose plan has no defaults.stages) does. */
+export const DEFAULT_STAGES: readonly Stage[] = [{ type: 'convert' }, { type: 'verify' }];
+
 export interface ResolvedDisk {
   /** Position in the plan's disk list (0-based), and the line for JSON-lines plans. */
   index: number;
@@ -64,9 +70,9 @@ export function resolveDisk(raw: unknown, defaults: DiskDefaults, where: Where):
   };
 
   const merged = { ...defaults, ...entry };
-  const stages = merged.stages;
-  if (!stages) {
-    at('stages', 'required (in the disk or in defaults.stages)');
+  const stages = merged.stages ?? DEFAULT_STAGES;
+  if (!merged.stages && entry.output === undefined) {
+    at('output', `required by the default stages (${DEFAULT_STAGES.map((s) => s.type).join(', ')}); give the disk an output, or name its stages`);
     return { ok: false, issues };
   }
 
@@ -134,7 +140,10 @@ export function resolveDisk(raw: unknown, defaults: DiskDefaults, where: Where):
       else {
         try {
           const opts = typeof merged.options === 'string' ? parseOptionString(merged.options) : (merged.options ?? {});
-          parseDriverOptions(driver.optionsSchema, driver.name, opts);
+          const keys = Object.keys(opts).length;
+          // Checked before the driver sees them: its message would list every unknown key.
+          if (keys > MAX_OPTION_KEYS) at('options', `has ${keys} keys; a disk takes at most ${MAX_OPTION_KEYS} (no format has that many options)`);
+          else parseDriverOptions(driver.optionsSchema, driver.name, opts);
         } catch (e) {
           at('options', messageOf(e));
         }

@@ -4,15 +4,19 @@
  * drivers can read and write, as they land. The operations are an object so embedders and tests
  * can wrap them (to inject a fault, to count calls) without touching the runner.
  */
+import { mkdir, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { convert, type ConvertOptions, type ConvertResult } from '../api/convert.js';
+import { UsageError, toIoError } from '../errors.js';
 import { detectFormat, imageInfo, type DetectResult, type QemuStyleInfo } from '../api/info.js';
 import { compareImages, type CompareOptions, type CompareResult } from '../api/compare.js';
 import { checksumReader } from '../api/checksum.js';
 import { openImage } from '../formats/open.js';
 import { byName } from '../formats/registry.js';
 import { copyImageFiles, type CopyToOptions } from './copy-files.js';
-import { VerificationError } from './errors.js';
+import { OutputExistsError, VerificationError } from './errors.js';
 import type { ResolvedDisk, ResolvedStage } from './resolve.js';
+import { copyDestination } from './copy-destination.js';
 
 export interface StageOperations {
   detectFormat(path: string): Promise<DetectResult>;
@@ -46,6 +50,8 @@ export interface StageContext {
   ops: StageOperations;
   signal?: AbortSignal;
   progress: (done: number, total: number) => void;
+  /** Output folders this run has already created or found (see prepareOutput). */
+  knownFolders?: Set<string>;
 }
 
 /** Same format, allowing for aliases (qemu's vpc is our vhd). */
@@ -63,6 +69,50 @@ function targetOf(disk: ResolvedDisk, of?: 'source' | 'output'): { path: string;
   return { path: disk.output, format: disk.format };
 }
 
+/**
+ * A file a stage is about to write that is already there. Most often it is what an earlier run
+ * of the same plan wrote, so the message names both ways on: skip finished disks, or replace.
+ * (The atomic output checks again when it commits; this check is for the message.)
+ */
+function outputExists(path: string, cause?: unknown): OutputExistsError {
+  return new OutputExistsError(
+    `output ${path} already exists (from an earlier run?): run with --resume to skip the disks an earlier run finished, ` +
+      `or with --force (or "force": true for this disk in the plan) to replace it`,
+    { file: path, cause },
+  );
+}
+
+async function refuseExisting(path: string, disk: ResolvedDisk): Promise<void> {
+  if (disk.force) return;
+  if (await stat(path).then(() => true, () => false)) throw outputExists(path);
+}
+
+/**
+ * The atomic output's own refusal of an existing output, in the pipeline's words. Recognised
+ * after the fact rather than by a stat before converting: that stat would be a second file
+ * system round trip for every disk, which doubled the time of a plan whose disks fail fast.
+ */
+function explainExisting(e: unknown, disk: ResolvedDisk): unknown {
+  const refused = !disk.force && e instanceof UsageError && e.file === disk.output && /already exists/.test(e.detail);
+  return refused ? outputExists(disk.output!, e) : e;
+}
+
+/** Folders a run remembers having made sure of, at most this many at a time. */
+const KNOWN_FOLDERS = 4096;
+
+/**
+ * The output's folder is created, as copy-to creates its folder: plans name outputs in new
+ * folders. A run's disks mostly share a few folders, and a recursive mkdir of an existing one
+ * costs more than the failed conversion of a missing source, so each is made sure of once a run.
+ */
+async function prepareOutput(disk: ResolvedDisk, known?: Set<string>): Promise<void> {
+  const dir = dirname(disk.output!);
+  if (known?.has(dir)) return;
+  await mkdir(dir, { recursive: true }).catch((e) => Promise.reject(toIoError(e, dir, 'create folder')));
+  if (known && known.size >= KNOWN_FOLDERS) known.clear();
+  known?.add(dir);
+}
+
 /** Runs one stage and returns what it found, for the stage-done event and the resume state. */
 export async function runStage(stage: ResolvedStage, ctx: StageContext): Promise<Record<string, unknown>> {
   const { disk, ops } = ctx;
@@ -77,17 +127,23 @@ export async function runStage(stage: ResolvedStage, ctx: StageContext): Promise
     case 'inspect-info':
       return { ...(await ops.imageInfo(disk.source, { format: disk.sourceFormat })) };
     case 'convert': {
-      const r = await ops.convert({
-        source: disk.source,
-        output: disk.output!,
-        sourceFormat: disk.sourceFormat,
-        format: disk.format,
-        compress: disk.compress,
-        options: disk.options,
-        force: disk.force,
-        signal: ctx.signal,
-        onProgress: (p) => ctx.progress(p.done, p.total),
-      });
+      await prepareOutput(disk, ctx.knownFolders);
+      let r: ConvertResult;
+      try {
+        r = await ops.convert({
+          source: disk.source,
+          output: disk.output!,
+          sourceFormat: disk.sourceFormat,
+          format: disk.format,
+          compress: disk.compress,
+          options: disk.options,
+          force: disk.force,
+          signal: ctx.signal,
+          onProgress: (p) => ctx.progress(p.done, p.total),
+        });
+      } catch (e) {
+        throw explainExisting(e, disk);
+      }
       return { sourceFormat: r.sourceFormat, format: r.format, virtualSize: r.virtualSize, outputSize: r.outputSize, seconds: r.seconds };
     }
     case 'verify': {
@@ -112,6 +168,7 @@ export async function runStage(stage: ResolvedStage, ctx: StageContext): Promise
     }
     case 'copy-to': {
       const target = targetOf(disk);
+      await refuseExisting(copyDestination(disk, stage.dir), disk);
       const files = await ops.copyTo(target.path, stage.dir, { format: target.format, force: disk.force, signal: ctx.signal, onProgress: ctx.progress });
       return { files };
     }

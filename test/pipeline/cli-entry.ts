@@ -9,6 +9,7 @@ import { registerPipelineCommand } from '../../src/cli/pipeline.js';
 import { installCleanupHandlers } from '../../src/stream/atomic.js';
 
 installCleanupHandlers();
+if (process.env.GUESTKIT_TEST_FAULT) (await import('./fault.js')).injectFault(process.env.GUESTKIT_TEST_FAULT);
 const program = new Command().name('guestkit').exitOverride().configureOutput({ outputError: (str, write) => write(str) });
 registerPipelineCommand(program);
 try {

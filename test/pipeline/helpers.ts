@@ -35,8 +35,8 @@ export interface PipelineCliResult {
 }
 
 /** `guestkit pipeline …` as a spawned process on real files. */
-export function pipelineCli(args: string[], cwd?: string): PipelineCliResult {
-  const r = spawnSync(process.execPath, [TSX, ENTRY, 'pipeline', ...args], { cwd, encoding: 'utf8', maxBuffer: 1 << 28 });
+export function pipelineCli(args: string[], cwd?: string, env?: Record<string, string>): PipelineCliResult {
+  const r = spawnSync(process.execPath, [TSX, ENTRY, 'pipeline', ...args], { cwd, encoding: 'utf8', maxBuffer: 1 << 28, ...(env ? { env: { ...process.env, ...env } } : {}) });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 

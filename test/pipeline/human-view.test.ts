@@ -20,8 +20,8 @@ const run: PipelineEventInput[] = [
   { type: 'stage-done', disk: 'a', stage: 'convert', step: 0, seconds: 0.5, result: { sourceFormat: 'vmdk', format: 'qcow2', virtualSize: 1024 ** 3 } },
   { type: 'disk-finished', disk: 'a', index: 0, seconds: 0.5, output: '/a.qcow2' },
   { type: 'disk-started', disk: 'b', index: 1, source: '/b.vhd', output: '/b.qcow2' },
-  { type: 'retry', disk: 'b', stage: 'convert', attempt: 1, delayMs: 120, error: { code: 'EIO', message: 'write failed: EAGAIN' } },
-  { type: 'disk-failed', disk: 'b', index: 1, stage: 'convert', attempts: 2, error: { code: 'ECORRUPT', message: 'b.vhd: bad footer checksum' } },
+  { type: 'retry', disk: 'b', stage: 'convert', attempt: 1, delayMs: 120, error: { code: 'EAGAIN', error: 'IoError', message: 'write failed: EAGAIN' } },
+  { type: 'disk-failed', disk: 'b', index: 1, stage: 'convert', attempts: 2, error: { code: 'ECORRUPT', error: 'CorruptImageError', message: 'b.vhd: bad footer checksum' } },
   { type: 'summary', total: 2, succeeded: 1, failed: 1, skipped: 0, seconds: 1.25, failures: [{ disk: 'b', index: 1, stage: 'convert', message: 'b.vhd: bad footer checksum' }] },
 ];
 

@@ -70,7 +70,7 @@ describe('pipeline runner', () => {
     expect(delays).toEqual([39, 79]);
     const retries = events.filter((e) => e.type === 'retry');
     expect(retries).toMatchObject([
-      { disk: 'disk-1', stage: 'convert', attempt: 1, delayMs: 39, error: { code: 'EIO', message: expect.stringMatching(/EAGAIN/) } },
+      { disk: 'disk-1', stage: 'convert', attempt: 1, delayMs: 39, error: { code: 'EAGAIN', error: 'IoError', message: expect.stringMatching(/EAGAIN/) } },
       { disk: 'disk-1', stage: 'convert', attempt: 2, delayMs: 79 },
     ]);
     expect(await checksumImage(join(dir, 'out/d1.raw'))).toBe(await checksumImage(join(dir, 'd1.img')));
