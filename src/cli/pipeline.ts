@@ -5,6 +5,8 @@
  */
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
+import { writeSync } from 'node:fs';
+import { onSignalDeath } from '../stream/atomic.js';
 
 interface RunFlags {
   events?: string;
@@ -116,10 +118,9 @@ async function run(planPath: string, f: RunFlags): Promise<void> {
   const { runPipeline } = await import('../api/pipeline.js');
   const { HumanView } = await import('../pipeline/human-view.js');
   const view = events === 'human' ? new HumanView(process.stdout) : undefined;
-  // A signal ends the process through process.exit (see installCleanupHandlers): 'exit' is
-  // the one moment left to say how to go on.
-  const onInterrupt = () => process.stderr.write(`\nguestkit: ${resumeHint(planPath, f)}\n`);
-  process.once('exit', onInterrupt);
+  // A signal ends the process by dying of it (installCleanupHandlers): the hook it runs first is
+  // the one moment left to say how to go on. writeSync: nothing asynchronous runs after it.
+  const stopHint = onSignalDeath(() => writeSync(2, `\nguestkit: ${resumeHint(planPath, f)}\n`));
   const strays = containStrayRejections();
   try {
     const summary = await runPipeline(planPath, {
@@ -133,7 +134,7 @@ async function run(planPath: string, f: RunFlags): Promise<void> {
     });
     process.exitCode = summary.failed > 0 || strays.count() > 0 ? 1 : 0;
   } finally {
-    process.off('exit', onInterrupt);
+    stopHint();
     strays.stop();
   }
 }

@@ -69,10 +69,5 @@ export class VerificationError extends GuestkitError {
   override readonly code: string = 'EVERIFY';
 }
 
-/**
- * A stage would write a file that is already there and the disk may not replace it. Its code is
- * EEXIST, as the system's would be, so automation can tell it from other refusals.
- */
-export class OutputExistsError extends UsageError {
-  override readonly code: string = 'EEXIST';
-}
+// A stage that would write a file already there fails with the atomic output's own error class.
+export { OutputExistsError } from '../errors.js';

@@ -6,7 +6,7 @@
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { PathIdentities, PathIdentity } from './path-identity.js';
+import type { PathIdentities, PathIdentity } from '../stream/file-identity.js';
 
 /** Folders already judged, kept while fewer than this. */
 const FOLDER_CACHE = 4096;

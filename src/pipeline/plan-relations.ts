@@ -3,14 +3,14 @@
  * ids are unique (they key the resume state); no two disks write the same file; no disk reads
  * a file another writes (disks run in parallel, so such a chain would race). Files are compared
  * by what they are, not how they are written: `out/x.raw` and `outlink/x.raw` through a
- * symlinked folder, or two hard links, are one file (path-identity.ts).
+ * symlinked folder, or two hard links, are one file (stream/file-identity.ts).
  *
  * Memory: three CompactIndex tables, 40–80 bytes a disk each, whatever the length of the paths.
  */
 import { CompactIndex } from './compact-index.js';
 import { copyDestination } from './copy-destination.js';
 import { FileChecks } from './plan-files.js';
-import { PathIdentities } from './path-identity.js';
+import { PathIdentities } from '../stream/file-identity.js';
 import type { ResolvedDisk } from './resolve.js';
 
 /** Reports an issue at `disks[index]<field>`. */

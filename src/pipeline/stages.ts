@@ -7,7 +7,7 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { convert, type ConvertOptions, type ConvertResult } from '../api/convert.js';
-import { UsageError, toIoError } from '../errors.js';
+import { toIoError } from '../errors.js';
 import { detectFormat, imageInfo, type DetectResult, type QemuStyleInfo } from '../api/info.js';
 import { compareImages, type CompareOptions, type CompareResult } from '../api/compare.js';
 import { checksumReader } from '../api/checksum.js';
@@ -93,7 +93,7 @@ async function refuseExisting(path: string, disk: ResolvedDisk): Promise<void> {
  * system round trip for every disk, which doubled the time of a plan whose disks fail fast.
  */
 function explainExisting(e: unknown, disk: ResolvedDisk): unknown {
-  const refused = !disk.force && e instanceof UsageError && e.file === disk.output && /already exists/.test(e.detail);
+  const refused = !disk.force && e instanceof OutputExistsError && e.file === disk.output;
   return refused ? outputExists(disk.output!, e) : e;
 }
 

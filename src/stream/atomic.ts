@@ -169,6 +169,17 @@ export function removeLiveTempFiles(): void {
 }
 
 let installed = false;
+const beforeSignalDeath = new Set<() => void>();
+
+/**
+ * Runs `fn` (synchronously) when a signal is about to end the process, after temporary outputs
+ * are removed: the last moment to tell the user how to go on. Returns the unregister function.
+ */
+export function onSignalDeath(fn: () => void): () => void {
+  beforeSignalDeath.add(fn);
+  return () => beforeSignalDeath.delete(fn);
+}
+
 /**
  * On SIGINT/SIGTERM/SIGHUP: remove temporary outputs, then die of the same signal, as a process
  * without handlers would (shells report 128+signal). Not process.exit(): it joins the libuv
@@ -185,6 +196,13 @@ export function installCleanupHandlers(): void {
   for (const sig of signals) {
     process.on(sig, () => {
       removeLiveTempFiles();
+      for (const fn of beforeSignalDeath) {
+        try {
+          fn();
+        } catch {
+          /* the process is ending: nothing may stop it */
+        }
+      }
       // Without listeners Node restores the default disposition, so the signal raised again kills.
       for (const s of signals) process.removeAllListeners(s);
       process.kill(process.pid, sig);

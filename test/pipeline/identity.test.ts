@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { workDir } from '../helpers/work.js';
 import { runPipeline, validatePipelinePlan, PlanError } from '../../src/api/pipeline.js';
-import { PathIdentities } from '../../src/pipeline/path-identity.js';
+import { PathIdentities } from '../../src/stream/file-identity.js';
 import { makeSparseDisk } from './helpers.js';
 
 const root = workDir('pipeline-identity');
