@@ -19,7 +19,7 @@ export const vhdxDriver: FormatDriver = {
   description: 'Hyper-V VHDX',
   extensions: ['vhdx', 'avhdx'],
   // Everything that describes the data precedes it, so a pipe can take a new image (see writer.ts).
-  capabilities: { read: true, write: true, streamRead: false, streamWrite: true, compression: false, backing: true },
+  capabilities: { read: true, write: true, streamRead: false, streamWrite: true, compression: false, backing: false },
   optionsSchema: vhdxOptions,
   probe: probeVhdx,
   async refineProbe(source, probe) {

@@ -10,19 +10,21 @@ export const MAX_WRITE_LOG_SIZE = 64 * MiB;
 
 export const vhdxOptions = z
   .object({
-    subformat: z.enum(['dynamic', 'fixed']).default('dynamic'),
+    subformat: z.enum(['dynamic', 'fixed']).default('dynamic').describe('dynamic (blocks allocated as written) or fixed (every block allocated)'),
     /** Bytes per payload block: a power of two from 1 MiB to 256 MiB; by default qemu's choice from the disk size. */
     block_size: zSize
       .refine((v) => v === 0 || (isPowerOfTwo(v) && v >= MIN_BLOCK_SIZE && v <= MAX_BLOCK_SIZE), { message: 'block_size must be a power of two from 1 MiB to 256 MiB' })
-      .optional(),
+      .optional()
+      .describe('payload block size, a power of two from 1 MiB to 256 MiB (default: by disk size, as qemu-img)'),
     /** Log size: a multiple of 1 MiB (qemu's default, 1 MiB). */
     log_size: zSize
       .refine((v) => v >= MiB && v % MiB === 0 && v <= MAX_WRITE_LOG_SIZE, { message: `log_size must be a multiple of 1 MiB from 1 MiB to ${MAX_WRITE_LOG_SIZE / MiB} MiB` })
-      .default(MiB),
+      .default(MiB)
+      .describe('log size, a multiple of 1 MiB'),
     /** Blocks with no data are marked ZERO (on, qemu's default) rather than NOT_PRESENT. */
-    block_state_zero: zBool.default(true),
+    block_state_zero: zBool.default(true).describe('mark blocks without data ZERO rather than NOT_PRESENT'),
     /** 512 or 4096; Hyper-V writes 4096 for 4Kn disks, qemu-img cannot. */
-    logical_sector_size: z.preprocess((v) => (typeof v === 'string' ? Number(v) : v), z.union([z.literal(512), z.literal(4096)])).default(512),
+    logical_sector_size: z.preprocess((v) => (typeof v === 'string' ? Number(v) : v), z.union([z.literal(512), z.literal(4096)])).default(512).describe('logical sector size, 512 or 4096 (Hyper-V 4Kn; qemu-img 7.2 cannot open 4096)'),
   })
   .strict();
 
