@@ -228,11 +228,10 @@ export function parseOvf(xml: string, file: string): OvfModel {
   }
   const env = doc.Envelope;
   if (!isNode(env)) throw new CorruptImageError('OVF descriptor has no Envelope element', { file, field: 'Envelope' });
-  // Stripped prefixes lose xmlns:ovf vs xmlns; find the OVF namespace among the envelope's declarations.
+  // The parser drops xmlns declarations when it strips prefixes: read them from the Envelope tag.
   let version: OvfModel['version'] | undefined;
-  for (const [k, v] of Object.entries(env)) {
-    if ((k === '@xmlns' || k.startsWith('@xmlns')) && typeof v === 'string' && NAMESPACES[v]) version = NAMESPACES[v];
-  }
+  const start = /<(?:[A-Za-z_][\w.-]*:)?Envelope\b[^>]*>/.exec(xml)?.[0] ?? '';
+  for (const m of start.matchAll(/xmlns(?::[\w.-]+)?\s*=\s*["']([^"']*)["']/g)) version ??= NAMESPACES[m[1]!];
   if (!version) throw new CorruptImageError('OVF Envelope has no known OVF namespace (0.9, 1.0 or 2.0)', { file, field: 'xmlns' });
 
   const files = count(list(isNode(env.References) ? env.References.File : undefined), file, 'files').map((f) => ({
