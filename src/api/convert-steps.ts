@@ -23,6 +23,8 @@ export interface ConvertOptions {
   output: string;
   /** Source format; detected from content when omitted. */
   sourceFormat?: string;
+  /** The disk of an OVA source (index or OVF disk id/file name). */
+  disk?: string;
   /** Output format; taken from the output's extension when omitted, else raw. */
   format?: string;
   compress?: boolean;
@@ -92,7 +94,7 @@ async function openStdin(opts: ConvertOptions): Promise<ImageReader> {
 export function openConvertSource(opts: ConvertOptions): Promise<ImageReader> {
   return opts.source === '-'
     ? openStdin(opts)
-    : openImage(opts.source, { format: opts.sourceFormat, allowOutside: opts.allowOutside, wrapSource: opts.io?.source, retry: opts.retry, parallelism: opts.parallelism });
+    : openImage(opts.source, { format: opts.sourceFormat, disk: opts.disk, allowOutside: opts.allowOutside, wrapSource: opts.io?.source, retry: opts.retry, parallelism: opts.parallelism });
 }
 
 /** Refuses an output that is the source or one of the files it is made of. */

@@ -188,10 +188,17 @@ export class Ova {
   }
 }
 
-/** A tar with an .ovf member near the start: checked by name so that plain tars are not claimed. */
+/**
+ * A ustar/GNU/pax tar whose first member is (or whose first long name or pax path names) an .ovf
+ * descriptor, as DSP0243 §5.3 requires of an OVA. Plain tars are not claimed.
+ */
 export function looksLikeOva(head: Uint8Array): boolean {
   if (head.length < 512) return false;
-  const magic = decoder.decode(head.subarray(257, 262));
-  if (magic !== 'ustar') return false;
-  return /\.(ovf|mf|vmdk|ova)\0/i.test(decoder.decode(head.subarray(0, 100))) || head.subarray(156, 157)[0] === 0x78 /* pax 'x' */;
+  if (decoder.decode(head.subarray(257, 262)) !== 'ustar') return false;
+  const type = head[156];
+  const name = decoder.decode(head.subarray(0, 100)).replace(/\0.*$/s, '');
+  if (type === 0x4c /* L */ || type === 0x78 /* x */) {
+    return /\.ovf$/i.test(name) || /\.ovf(\0|\n|$)/im.test(decoder.decode(head.subarray(512, Math.min(head.length, 2048))));
+  }
+  return /\.ovf$/i.test(name);
 }
