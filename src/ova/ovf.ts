@@ -226,7 +226,8 @@ export function parseOvf(xml: string, file: string): OvfModel {
   } catch (e) {
     throw new CorruptImageError(`OVF descriptor is not well-formed XML: ${(e as Error).message}`, { file, cause: e });
   }
-  const env = doc.Envelope;
+  // An empty <Envelope/> parses as '' rather than an object.
+  const env = doc.Envelope === '' ? {} : doc.Envelope;
   if (!isNode(env)) throw new CorruptImageError('OVF descriptor has no Envelope element', { file, field: 'Envelope' });
   // The parser drops xmlns declarations when it strips prefixes: read them from the Envelope tag.
   let version: OvfModel['version'] | undefined;
