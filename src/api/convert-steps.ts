@@ -87,7 +87,7 @@ export { sameFile };
 /** Standard input, read from the pipe or spooled first as its format needs (formats/open-pipe.ts). */
 async function openStdin(opts: ConvertOptions): Promise<ImageReader> {
   if (opts.existing) throw new UsageError('-n converts from an image file; standard input is read only when creating the output');
-  return openPipe(new StreamSource(process.stdin), { format: opts.sourceFormat, allowOutside: opts.allowOutside, parallelism: opts.parallelism });
+  return openPipe(new StreamSource(process.stdin), { format: opts.sourceFormat, disk: opts.disk, allowOutside: opts.allowOutside, parallelism: opts.parallelism });
 }
 
 /** Opens the source of a conversion: a file (with its chain) or standard input. */

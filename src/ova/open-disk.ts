@@ -16,7 +16,8 @@ export async function openOvaDisk(source: ByteSource, disk: string | undefined, 
     return undefined;
   }
   const ova = await Ova.fromSource(source);
-  const reader = await ova.openDisk(disk);
+  // The manifest is checked before a disk is read: one extra pass over its stored (compressed) bytes.
+  const reader = await ova.openDisk(disk, { verify: true });
   return closingBoth(reader, () => ova.close());
 }
 

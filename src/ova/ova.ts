@@ -190,15 +190,18 @@ export class Ova {
 
 /**
  * A ustar/GNU/pax tar whose first member is (or whose first long name or pax path names) an .ovf
- * descriptor, as DSP0243 §5.3 requires of an OVA. Plain tars are not claimed.
+ * descriptor, as DSP0243 §5.3 requires of an OVA, or a manifest, certificate or VMDK (an OVA
+ * written out of order, which a file can still be read from). Plain tars are not claimed.
  */
+const OVA_FIRST = /\.(ovf|mf|cert|vmdk)$/i;
+
 export function looksLikeOva(head: Uint8Array): boolean {
   if (head.length < 512) return false;
   if (decoder.decode(head.subarray(257, 262)) !== 'ustar') return false;
   const type = head[156];
   const name = decoder.decode(head.subarray(0, 100)).replace(/\0.*$/s, '');
   if (type === 0x4c /* L */ || type === 0x78 /* x */) {
-    return /\.ovf$/i.test(name) || /\.ovf(\0|\n|$)/im.test(decoder.decode(head.subarray(512, Math.min(head.length, 2048))));
+    return OVA_FIRST.test(name) || /\.(ovf|mf|cert|vmdk)(\0|\n|$)/im.test(decoder.decode(head.subarray(512, Math.min(head.length, 2048))));
   }
-  return /\.ovf$/i.test(name);
+  return OVA_FIRST.test(name);
 }

@@ -88,8 +88,18 @@ function isZero(b: Uint8Array): boolean {
 
 /** The regular files of a tar, in order; directories and links are skipped. */
 export async function listTar(src: ByteSource): Promise<TarMember[]> {
+  const out: TarMember[] = [];
+  for await (const m of walkTar(src)) out.push(m);
+  return out;
+}
+
+/**
+ * Walks a tar's headers forward, yielding each regular file as its header is read: on a pipe the
+ * caller reads (or skips) a member's data before asking for the next.
+ */
+export async function* walkTar(src: ByteSource): AsyncGenerator<TarMember> {
   const file = src.name;
-  const members: TarMember[] = [];
+  let count = 0;
   let pos = 0;
   let longName: string | undefined;
   let pax = new Map<string, string>();
@@ -99,10 +109,10 @@ export async function listTar(src: ByteSource): Promise<TarMember[]> {
     if (++headers > MAX_MEMBERS * 3) throw new LimitExceededError(`more than ${MAX_MEMBERS * 3} tar headers`, { file, offset: pos });
     const h = await src.readUpTo(pos, BLOCK);
     if (h.length < BLOCK) {
-      if (h.length === 0 && members.length > 0) return members; // tar without end-of-archive blocks
+      if (h.length === 0 && count > 0) return; // tar without end-of-archive blocks
       throw new CorruptImageError('not a tar archive: truncated header', { file, field: 'header', offset: pos });
     }
-    if (isZero(h)) return members;
+    if (isZero(h)) return;
     if (!checksumOk(h)) throw new CorruptImageError('not a tar archive: header checksum mismatch', { file, field: 'chksum', offset: pos + 148 });
     const type = String.fromCharCode(h[156]! || 0x30);
     let size = parseNumber(h, 124, 12, file, pos, 'size');
@@ -129,10 +139,13 @@ export async function listTar(src: ByteSource): Promise<TarMember[]> {
         if (!/^\d+$/.test(paxSize) || !Number.isSafeInteger(v)) throw new CorruptImageError('bad pax size', { file, field: 'pax size', offset: pos });
         size = v;
       }
-      members.push({ name: checkMemberName(name, file, pos), offset: dataAt, size, header: pos });
-      if (members.length > MAX_MEMBERS) throw new LimitExceededError(`more than ${MAX_MEMBERS} tar members`, { file, offset: pos });
+      if (src.size !== undefined && dataAt + size > src.size) {
+        throw new CorruptImageError(`tar member of ${size} bytes runs past the end of the archive`, { file, field: 'size', offset: pos + 124 });
+      }
+      if (++count > MAX_MEMBERS) throw new LimitExceededError(`more than ${MAX_MEMBERS} tar members`, { file, offset: pos });
       longName = undefined;
       pax = new Map();
+      yield { name: checkMemberName(name, file, pos), offset: dataAt, size, header: pos };
     } else if (type === 'S') {
       throw new UnsupportedFeatureError('GNU sparse tar members are not supported', { file, field: 'typeflag', offset: pos + 156 });
     } else {

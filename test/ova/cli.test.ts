@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -57,5 +58,26 @@ describe('guestkit on an OVA', () => {
     const ok = guestkit(['map', '--output', 'json', '--disk', 'vmdisk2', fx('web01.ova')]);
     expect(ok.status, ok.stderr).toBe(0);
     expect(JSON.parse(ok.stdout)).toContainEqual(expect.objectContaining({ start: 524288, length: 65536, data: true }));
+  });
+
+  it('from a pipe: one forward pass, each disk equal to qemu-img reading the extracted member', () => {
+    const dir = workDir('ova-pipe');
+    for (const [ova, disk, want] of [['web01.ova', 'vmdisk2', 'web01-disk2.raw'], ['web01-pax.ova', '0', 'web01-disk1.raw']]) {
+      const out = join(dir, `${disk}.raw`);
+      const r = guestkit(['convert', '--disk', disk!, '-', out], { input: readFileSync(fx(ova!)) });
+      expect(r.status, r.stderr).toBe(0);
+      expect(createHash('sha256').update(readFileSync(out)).digest('hex')).toBe(oracle(want!));
+    }
+  });
+
+  it('from a pipe: a disk before the descriptor, or a chunked disk, is refused saying why', () => {
+    const dir = workDir('ova-pipe-order');
+    execFileSync('tar', ['-xf', fx('web01.ova'), '-C', dir]);
+    execFileSync('tar', ['--format=ustar', '-cf', join(dir, 'late.ova'), '-C', dir, 'web01-disk2.vmdk', 'web01.ovf', 'web01-disk1.vmdk']);
+    const late = guestkit(['convert', '--disk', '1', '-', join(dir, 'x.raw')], { input: readFileSync(join(dir, 'late.ova')) });
+    expect(late.status).not.toBe(0);
+    expect(late.stderr).toContain('comes before the OVF descriptor');
+    const chunked = guestkit(['convert', '--disk', '0', '-', join(dir, 'y.raw')], { input: readFileSync(fx('web01-chunked.ova')) });
+    expect(chunked.stderr).toContain('split into chunks');
   });
 });
