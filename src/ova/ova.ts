@@ -6,6 +6,8 @@ import { createHash } from 'node:crypto';
 import { CorruptImageError, GuestkitError, UnsupportedFeatureError, UsageError } from '../errors.js';
 import { FileSource, type ByteSource } from '../stream/source.js';
 import { openSource } from '../formats/open.js';
+import { openPipe } from '../formats/open-pipe.js';
+import { gunzipped } from './gunzip.js';
 import type { ImageReader } from '../formats/types.js';
 import { listTar, type TarMember } from './tar.js';
 import { MAX_OVF_BYTES, parseOvf, type OvfModel } from './ovf.js';
@@ -139,8 +141,8 @@ export class Ova {
   diskSource(d: OvaDisk): ByteSource {
     const file = this.info.file;
     if (d.members.length === 0) throw new CorruptImageError(`disk ${d.id}: its file ${d.href ?? '(no fileRef)'} is not in the OVA`, { file, field: d.id });
-    if (d.compression && d.compression !== 'identity') {
-      throw new UnsupportedFeatureError(`disk ${d.id}: ovf:compression="${d.compression}" members are not read in place yet (extract and gunzip it)`, { file, field: 'compression' });
+    if (d.compression && d.compression !== 'identity' && d.compression !== 'gzip') {
+      throw new UnsupportedFeatureError(`disk ${d.id}: ovf:compression="${d.compression}" is not supported (only gzip)`, { file, field: 'compression' });
     }
     const parts = d.members.map((n) => {
       const m = this.byName.get(n)!;
@@ -174,6 +176,7 @@ export class Ova {
     const src = this.diskSource(d);
     if (opts.verify) for (const n of d.members) await this.verifyMember(n);
     try {
+      if (d.compression === 'gzip') return await openPipe(gunzipped(src, src.size ?? 0, src.name), { format: d.format });
       return await openSource(src, { format: d.format });
     } catch (e) {
       if (e instanceof GuestkitError && !(e instanceof UsageError)) {

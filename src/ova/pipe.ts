@@ -7,6 +7,8 @@
  */
 import { UnsupportedFeatureError, UsageError } from '../errors.js';
 import { openSource } from '../formats/open.js';
+import { openPipe } from '../formats/open-pipe.js';
+import { gunzipped } from './gunzip.js';
 import { byName } from '../formats/registry.js';
 import { probeWith } from '../formats/detect.js';
 import type { ImageReader } from '../formats/types.js';
@@ -23,6 +25,7 @@ export async function openOvaPipe(pipe: ByteSource, disk: string | undefined): P
   const file = pipe.name;
   let ovf: OvfModel | undefined;
   let href: string | undefined;
+  let gzip = false;
   let want: OvfModel['disks'][number] | undefined;
   for await (const m of walkTar(pipe)) {
     if (!ovf && /\.ovf$/i.test(m.name)) {
@@ -36,14 +39,17 @@ export async function openOvaPipe(pipe: ByteSource, disk: string | undefined): P
       if (!want) throw new UsageError(`no disk ${JSON.stringify(disk)} in the OVA`, { file });
       const ref = ovf.files.find((f) => f.id === want!.fileRef);
       if (!ref) throw new UsageError(`disk ${want.id} names no file of the OVA`, { file });
-      if (ref.chunkSize || (ref.compression && ref.compression !== 'identity')) {
+      if (ref.chunkSize || (ref.compression && ref.compression !== 'identity' && ref.compression !== 'gzip')) {
         throw new UnsupportedFeatureError(`disk ${want.id} is ${ref.chunkSize ? 'split into chunks' : `${ref.compression}-compressed`}: read from a pipe it is not supported yet; save the OVA to a file`, { file });
       }
+      gzip = ref.compression === 'gzip';
       href = ref.href;
       continue;
     }
     if (m.name === href || (!ovf && /\.(vmdk|vhd|vdi|qcow2|img|raw)$/i.test(m.name))) {
       if (!ovf) throw new UnsupportedFeatureError(`disk ${m.name} comes before the OVF descriptor: a pipe cannot go back; save the OVA to a file`, { file, offset: m.header });
+      // Inflated forward and opened as a piped image is: in one pass, or spooled (formats/open-pipe.ts).
+      if (gzip) return openPipe(gunzipped(new RangeSource(pipe, m.offset, m.size, `${file}:${m.name}`), m.size, `${file}:${m.name}`), { format: want!.format });
       const src = await HeadKept.open(new RangeSource(pipe, m.offset, m.size, `${file}:${m.name}`));
       const driver = byName(want!.format ?? 'raw');
       const head = { head: src.head, tail: new Uint8Array(0), size: m.size };

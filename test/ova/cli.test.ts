@@ -62,8 +62,8 @@ describe('guestkit on an OVA', () => {
 
   it('from a pipe: one forward pass, each disk equal to qemu-img reading the extracted member', () => {
     const dir = workDir('ova-pipe');
-    for (const [ova, disk, want] of [['web01.ova', 'vmdisk2', 'web01-disk2.raw'], ['web01-pax.ova', '0', 'web01-disk1.raw']]) {
-      const out = join(dir, `${disk}.raw`);
+    for (const [ova, disk, want] of [['web01.ova', 'vmdisk2', 'web01-disk2.raw'], ['web01-pax.ova', '0', 'web01-disk1.raw'], ['web01-gzip.ova', '0', 'web01-disk1.raw']]) {
+      const out = join(dir, `${ova}-${disk}.raw`);
       const r = guestkit(['convert', '--disk', disk!, '-', out], { input: readFileSync(fx(ova!)) });
       expect(r.status, r.stderr).toBe(0);
       expect(createHash('sha256').update(readFileSync(out)).digest('hex')).toBe(oracle(want!));
