@@ -90,6 +90,21 @@ describe('OVA: VMware-style export made with GNU tar and qemu-img', () => {
     await expect(Ova.open(fx('evil-name.ova'))).rejects.toThrow(/"\.\.\/evil\.vmdk" leaves the archive/);
   });
 
+  it('a missing disk member is named; a .cert member is reported', async () => {
+    const dir = workDir('ova-missing');
+    execFileSync('tar', ['-xf', fx('web01.ova'), '-C', dir]);
+    execFileSync('sh', ['-c', 'echo "-----BEGIN CERTIFICATE-----" > web01.cert', ''], { cwd: dir });
+    execFileSync('tar', ['--format=ustar', '-cf', 'm.ova', 'web01.ovf', 'web01-disk1.vmdk', 'web01.cert'], { cwd: dir });
+    const ova = await Ova.open(join(dir, 'm.ova'));
+    try {
+      expect(ova.info.certificate).toBe('web01.cert');
+      expect(ova.info.disks[1]!.members).toEqual([]);
+      await expect(ova.openDisk('vmdisk2')).rejects.toThrow(/disk vmdisk2: its file web01-disk2\.vmdk is not in the OVA/);
+    } finally {
+      await ova.close();
+    }
+  });
+
   it('a file that is not a tar is refused with a typed error', async () => {
     await expect(Ova.open(realWorld('grub-mbr.raw'))).rejects.toBeInstanceOf(CorruptImageError);
   });
