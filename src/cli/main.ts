@@ -143,6 +143,7 @@ export function buildProgram(formats?: readonly FormatDriver[]): Command {
     .option('-q, --quiet', 'print nothing; use the exit code')
     .option('-U, --force-share', 'accepted for qemu-img compatibility: guestkit never locks images')
     .option('--allow-outside', 'follow backing/extent paths outside the image folders')
+    .option('--disk <n|name>', 'the disk of an OVA to read: 0-based index, OVF disk id or file name')
     .addHelpText('after', '\nExamples:\n  guestkit compare disk.vmdk disk.qcow2\n  guestkit compare -s a.raw b.vhd')
     .action(async (a, b, opts) => {
       errorExitCode = 2;

@@ -80,4 +80,15 @@ describe('guestkit on an OVA', () => {
     const chunked = guestkit(['convert', '--disk', '0', '-', join(dir, 'y.raw')], { input: readFileSync(fx('web01-chunked.ova')) });
     expect(chunked.stderr).toContain('split into chunks');
   });
+
+  it('compare --disk: a disk inside the OVA against its conversion', () => {
+    const dir = workDir('ova-compare');
+    const out = join(dir, 'd2.qcow2');
+    expect(guestkit(['convert', '--disk', 'vmdisk2', '-O', 'qcow2', fx('web01.ova'), out]).status).toBe(0);
+    const same = guestkit(['compare', '--disk', 'vmdisk2', fx('web01.ova'), out]);
+    expect(same.status, same.stderr).toBe(0);
+    expect(same.stdout).toContain('Images are identical.');
+    const other = guestkit(['compare', '--disk', '0', fx('web01.ova'), out]);
+    expect(other.status).toBe(1);
+  });
 });
