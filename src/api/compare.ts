@@ -13,6 +13,8 @@ export interface CompareOptions {
   /** Sizes must match too (qemu-img -s). */
   strict?: boolean;
   allowOutside?: boolean;
+  /** The disk of an OVA (either image): index or OVF disk id/file name. */
+  disk?: string;
   chunkSize?: number;
   onProgress?: (done: number, total: number) => void;
 }
@@ -107,7 +109,7 @@ export async function compareReaders(a: ImageReader, b: ImageReader, opts: Compa
 }
 
 export async function compareImages(pathA: string, pathB: string, opts: CompareOptions = {}): Promise<CompareResult> {
-  const base: OpenOptions = { allowOutside: opts.allowOutside };
+  const base: OpenOptions = { allowOutside: opts.allowOutside, disk: opts.disk };
   const a = await openImage(pathA, { ...base, format: opts.formatA });
   try {
     const b = await openImage(pathB, { ...base, format: opts.formatB });

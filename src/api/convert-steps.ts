@@ -23,6 +23,8 @@ export interface ConvertOptions {
   output: string;
   /** Source format; detected from content when omitted. */
   sourceFormat?: string;
+  /** The disk of an OVA source (index or OVF disk id/file name). */
+  disk?: string;
   /** Output format; taken from the output's extension when omitted, else raw. */
   format?: string;
   compress?: boolean;
@@ -85,14 +87,14 @@ export { sameFile };
 /** Standard input, read from the pipe or spooled first as its format needs (formats/open-pipe.ts). */
 async function openStdin(opts: ConvertOptions): Promise<ImageReader> {
   if (opts.existing) throw new UsageError('-n converts from an image file; standard input is read only when creating the output');
-  return openPipe(new StreamSource(process.stdin), { format: opts.sourceFormat, allowOutside: opts.allowOutside, parallelism: opts.parallelism });
+  return openPipe(new StreamSource(process.stdin), { format: opts.sourceFormat, disk: opts.disk, allowOutside: opts.allowOutside, parallelism: opts.parallelism });
 }
 
 /** Opens the source of a conversion: a file (with its chain) or standard input. */
 export function openConvertSource(opts: ConvertOptions): Promise<ImageReader> {
   return opts.source === '-'
     ? openStdin(opts)
-    : openImage(opts.source, { format: opts.sourceFormat, allowOutside: opts.allowOutside, wrapSource: opts.io?.source, retry: opts.retry, parallelism: opts.parallelism });
+    : openImage(opts.source, { format: opts.sourceFormat, disk: opts.disk, allowOutside: opts.allowOutside, wrapSource: opts.io?.source, retry: opts.retry, parallelism: opts.parallelism });
 }
 
 /** Refuses an output that is the source or one of the files it is made of. */

@@ -6,6 +6,7 @@ import { openImage, MAX_CHAIN_DEPTH, type OpenOptions } from '../formats/open.js
 import { CorruptImageError, LimitExceededError } from '../errors.js';
 import { detectSource } from '../formats/detect.js';
 import { qemuName } from '../formats/registry.js';
+import { looksLikeOva } from '../ova/ova.js';
 import { FileSource } from '../stream/source.js';
 import type { FormatInfo } from '../formats/types.js';
 
@@ -105,6 +106,8 @@ export interface DetectResult {
 export async function detectFormat(path: string): Promise<DetectResult> {
   const src = await FileSource.open(path);
   try {
+    // A tar of a VM's files is no disk format of the registry, but it is what the file is (src/ova/).
+    if (looksLikeOva(await src.readUpTo(0, 4096))) return { filename: path, format: 'ova' };
     const d = await detectSource(src);
     return { filename: path, format: d.format, ...(d.subformat ? { subformat: d.subformat } : {}) };
   } finally {

@@ -6,7 +6,7 @@ import { ProgressBar } from './progress.js';
 export async function run(
   a: string | undefined,
   b: string | undefined,
-  opts: { formatA?: string; formatB?: string; strict?: boolean; progress?: boolean; allowOutside?: boolean; quiet?: boolean },
+  opts: { formatA?: string; formatB?: string; strict?: boolean; progress?: boolean; allowOutside?: boolean; quiet?: boolean; disk?: string },
 ): Promise<void> {
   if (!a || !b) throw new UsageError('compare needs two images: guestkit compare A B');
   const bar = opts.progress ? new ProgressBar(process.stderr) : undefined;
@@ -15,6 +15,7 @@ export async function run(
     formatB: opts.formatB,
     strict: opts.strict,
     allowOutside: opts.allowOutside,
+    disk: opts.disk,
     onProgress: bar ? (d, t) => bar.update(d, t) : undefined,
   });
   bar?.finish();

@@ -5,6 +5,10 @@ import { parseSize } from '../formats/shared/options.js';
 import { humanSize, printJson } from './output.js';
 import { ProgressBar } from './progress.js';
 import type { CopyProgress } from '../stream/copy.js';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { byName } from '../formats/registry.js';
+import { ovaInfoIfOva } from '../ova/describe.js';
 
 interface Flags {
   sourceFormat?: string;
@@ -26,6 +30,7 @@ interface Flags {
   create?: boolean;
   targetIsZero?: boolean;
   quiet?: boolean;
+  disk?: string;
 }
 
 /** qemu-img's -t: 'unsafe' skips the final fsync; every other mode keeps it. */
@@ -41,6 +46,15 @@ export async function run(source: string | undefined, output: string | undefined
   // `convert -O FMT -o help` needs no file names (as qemu-img).
   if (printOptionHelpIfAsked(f.format ?? (output ? outputDriverFor(output, undefined).name : 'raw'), f.options)) return;
   if (!source || !output) throw new UsageError('convert needs a source and an output: guestkit convert [options] SOURCE OUTPUT');
+  // `convert vm.ova OUTDIR/`: every disk of the OVA, as OUTDIR/<disk-id>.<ext>.
+  if (output.endsWith('/') && f.disk === undefined && source !== '-') {
+    const ova = await ovaInfoIfOva(source);
+    if (!ova) throw new UsageError(`an output ending in / is a folder, which only an OVA source (one file per disk) can fill`, { file: output });
+    const ext = byName(f.format ?? 'raw').extensions[0] ?? f.format ?? 'raw';
+    await mkdir(output, { recursive: true });
+    for (const d of ova.disks) await run(source, join(output, `${d.id.replace(/[^\w.-]/g, '_')}.${ext}`), { ...f, disk: String(d.index) });
+    return;
+  }
   const parallel = f.parallel !== undefined ? Number(f.parallel) : undefined;
   if (parallel !== undefined && (!Number.isInteger(parallel) || parallel < 1 || parallel > 64)) {
     throw new UsageError(`-m takes a number of jobs from 1 to 64, not '${f.parallel}'`);
@@ -77,6 +91,7 @@ export async function run(source: string | undefined, output: string | undefined
     source,
     output,
     sourceFormat: f.sourceFormat,
+    disk: f.disk,
     format: f.format,
     compress: f.compress || f.compressOutput,
     options: f.options,

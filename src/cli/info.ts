@@ -1,6 +1,7 @@
 import { imageInfo, imageInfoChain, type QemuStyleInfo } from '../api/info.js';
 import { UsageError } from '../errors.js';
 import { humanSize, outputMode, printJson } from './output.js';
+import { humanOva, ovaInfoIfOva } from '../ova/describe.js';
 
 function flatten(data: Record<string, unknown>, indent: string, lines: string[]): void {
   for (const [k, v] of Object.entries(data)) {
@@ -52,7 +53,7 @@ export function humanInfo(i: QemuStyleInfo): string {
 
 export async function run(
   image: string | undefined,
-  opts: { json?: boolean; output?: string; format?: string; allowOutside?: boolean; backingChain?: boolean },
+  opts: { json?: boolean; output?: string; format?: string; allowOutside?: boolean; backingChain?: boolean; disk?: string },
 ): Promise<void> {
   if (!image) throw new UsageError('no image given: guestkit info IMAGE');
   const mode = outputMode(opts);
@@ -62,7 +63,15 @@ export async function run(
     else process.stdout.write(chain.map(humanInfo).join('\n'));
     return;
   }
-  const info = await imageInfo(image, { format: opts.format, allowOutside: opts.allowOutside });
+  if ((!opts.format || opts.format === 'ova') && opts.disk === undefined) {
+    const ova = await ovaInfoIfOva(image);
+    if (ova) {
+      if (mode === 'json') printJson(ova);
+      else process.stdout.write(humanOva(ova));
+      return;
+    }
+  }
+  const info = await imageInfo(image, { format: opts.format, allowOutside: opts.allowOutside, disk: opts.disk });
   if (mode === 'json') printJson(info);
   else process.stdout.write(humanInfo(info));
 }

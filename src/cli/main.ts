@@ -63,6 +63,7 @@ export function buildProgram(formats?: readonly FormatDriver[]): Command {
     .option('--json', 'same as --output json')
     .option('--output <fmt>', 'human or json', 'human')
     .option('--backing-chain', 'show every image of the backing chain, top first')
+    .option('--disk <n|name>', 'the disk of an OVA to read: 0-based index, OVF disk id or file name')
     .option('-U, --force-share', 'accepted for qemu-img compatibility: guestkit never locks images (an image a running VM writes may read inconsistent)')
     .option('--allow-outside', 'follow backing/extent paths outside the image folder')
     .addHelpText('after', '\nExamples:\n  guestkit info disk.qcow2\n  guestkit info --backing-chain --output json overlay.qcow2\n  guestkit info --output json disk.vhd')
@@ -94,6 +95,7 @@ export function buildProgram(formats?: readonly FormatDriver[]): Command {
     .option('--force', 'overwrite an existing output')
     .option('-t, --cache <mode>', "output cache mode: writeback (default: fsync before the rename) or unsafe (no fsync, as qemu-img convert's default)")
     .option('--allow-outside', 'follow backing/extent paths outside the source image folder')
+    .option('--disk <n|name>', 'the disk of an OVA to read: 0-based index, OVF disk id or file name')
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
@@ -112,6 +114,7 @@ export function buildProgram(formats?: readonly FormatDriver[]): Command {
     .option('--output <fmt>', 'human or json', 'human')
     .option('--allow-outside', 'follow backing/extent paths outside the image folder')
     .option('-U, --force-share', 'accepted for qemu-img compatibility: guestkit never locks images')
+    .option('--disk <n|name>', 'the disk of an OVA to read: 0-based index, OVF disk id or file name')
     .addHelpText('after', '\nExamples:\n  guestkit map disk.qcow2\n  guestkit map --output json overlay.qcow2')
     .action(async (image, opts) => (await import('./map.js')).run(image ?? opts.image, opts));
 
@@ -140,6 +143,7 @@ export function buildProgram(formats?: readonly FormatDriver[]): Command {
     .option('-q, --quiet', 'print nothing; use the exit code')
     .option('-U, --force-share', 'accepted for qemu-img compatibility: guestkit never locks images')
     .option('--allow-outside', 'follow backing/extent paths outside the image folders')
+    .option('--disk <n|name>', 'the disk of an OVA to read: 0-based index, OVF disk id or file name')
     .addHelpText('after', '\nExamples:\n  guestkit compare disk.vmdk disk.qcow2\n  guestkit compare -s a.raw b.vhd')
     .action(async (a, b, opts) => {
       errorExitCode = 2;

@@ -4,7 +4,7 @@ import { outputMode } from './output.js';
 
 const hex = (n: number) => `0x${n.toString(16)}`;
 
-export async function run(image: string | undefined, opts: { json?: boolean; output?: string; format?: string; allowOutside?: boolean }): Promise<void> {
+export async function run(image: string | undefined, opts: { json?: boolean; output?: string; format?: string; allowOutside?: boolean; disk?: string }): Promise<void> {
   if (!image) throw new UsageError('no image given: guestkit map IMAGE');
   const json = outputMode(opts) === 'json';
   // Streamed line by line: a fragmented image's map can be long.
@@ -14,7 +14,7 @@ export async function run(image: string | undefined, opts: { json?: boolean; out
   const onNotes = (notes: string[]) => {
     if (!json) for (const n of notes) process.stderr.write(`guestkit: note: ${n}\n`);
   };
-  for await (const e of mapImage(image, { format: opts.format, allowOutside: opts.allowOutside, onNotes })) {
+  for await (const e of mapImage(image, { format: opts.format, allowOutside: opts.allowOutside, onNotes, disk: opts.disk })) {
     if (json) {
       process.stdout.write(`${first ? '[' : ',\n'}${jsonLine(e)}`);
       first = false;

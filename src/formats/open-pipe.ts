@@ -13,6 +13,8 @@ import { detectBytes, detectSource, probeWith, readProbeInput } from './detect.j
 import { openSource, type OpenOptions } from './open.js';
 import { byName } from './registry.js';
 import type { FormatDriver, ImageReader, ProbeInput } from './types.js';
+import { looksLikeOva } from '../ova/ova.js';
+import { openOvaPipe } from '../ova/pipe.js';
 
 /** Whether the image the pipe's head shows can be read from the pipe itself. */
 function readableInOnePass(driver: FormatDriver, head: ProbeInput): boolean {
@@ -25,6 +27,8 @@ function readableInOnePass(driver: FormatDriver, head: ProbeInput): boolean {
 export async function openPipe(pipe: ByteSource, opts: OpenOptions = {}): Promise<ImageReader> {
   const named = opts.format !== undefined ? byName(opts.format) : undefined;
   const head = await readProbeInput(pipe);
+  // A tar of a VM's files: its disk is a byte range of the pipe (src/ova/pipe.ts).
+  if ((!named || named.name === 'ova') && looksLikeOva(head.head)) return openOvaPipe(pipe, opts.disk);
   const seen = named ?? detectBytes(head).driver;
   if (readableInOnePass(seen, head)) return openSource(pipe, { ...opts, format: seen.name });
   const spooled = await spoolToTempFile(pipe);

@@ -10,6 +10,7 @@ import { retryingSource, type RetryPolicy } from '../stream/retry.js';
 import { byName } from './registry.js';
 import { detectBytes, detectSource, readProbeInput } from './detect.js';
 import { refuseUrl } from './shared/url.js';
+import { openOvaDisk } from '../ova/open-disk.js';
 import type { FormatDriver, ImageReader, OpenContext } from './types.js';
 
 /** Deeper chains than this are refused: real chains are a handful of snapshots deep, loops are endless. */
@@ -30,6 +31,8 @@ export interface OpenOptions {
   retry?: RetryPolicy;
   /** Threads that may inflate compressed data, the main thread included (qemu-img -m). */
   parallelism?: number;
+  /** Which disk of an OVA to open: a 0-based index or the OVF disk id / file name (--disk). */
+  disk?: string;
 }
 
 /** A chain loops when a file comes back under any name: a hard link too (device and inode). */
@@ -115,6 +118,11 @@ export async function openImage(path: string, opts: OpenOptions = {}): Promise<I
   const file = await FileSource.open(path, opts.name ?? path);
   const source = retryingSource(opts.wrapSource ? opts.wrapSource(file) : file, opts.retry);
   try {
+    // An OVA is not a disk format but a tar of disks: each is a byte range of it (src/ova/).
+    if (!opts.format || opts.format === 'ova') {
+      const ova = await openOvaDisk(source, opts.disk, opts.format === 'ova');
+      if (ova) return ova;
+    }
     return await openWithDriver(source, opts.format, rootContext(opts.name ?? path, path, opts));
   } catch (e) {
     await source.close();

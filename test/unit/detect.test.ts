@@ -73,8 +73,8 @@ describe('detection from header bytes', () => {
     'grub-mbr.raw': ['raw'],
     'hyperv-win10-fixed.vhdx': ['vhdx', 'fixed'],
     'hyperv-ws2016-dynamic-swap.vhdx': ['vhdx', 'dynamic'],
-    // A tar: no image format of ours claims it, so it is raw until OVA is a format of its own.
-    'virtualbox-export-stub.ova': ['raw'],
+    // A tar whose first member is an OVF descriptor (src/ova/).
+    'virtualbox-export-stub.ova': ['ova'],
     'hyperv2012r2-dynamic.vhd': ['vhd', 'dynamic'],
     'malicious-65536-snapshots.qcow2': ['qcow2'],
     'malicious-huge-l1.vmdk.img': ['vmdk'],
