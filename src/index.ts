@@ -18,7 +18,7 @@ export type {
   InPlaceSpec,
 } from './formats/types.js';
 export { drivers, byName, byExtension, qemuName, fallbackDriver } from './formats/registry.js';
-export { openPipe } from './formats/open-pipe.js';
+export { openPipe } from './formats/open.js';
 export { detectBytes, detectSource, type Detection } from './formats/detect.js';
 export { openImage, openSource, MAX_CHAIN_DEPTH, type OpenOptions } from './formats/open.js';
 export { convert, type ConvertOptions, type ConvertResult } from './api/convert.js';

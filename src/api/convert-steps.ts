@@ -6,7 +6,7 @@
 import { UsageError } from '../errors.js';
 import { byExtension, byName, outputFormatByName, fallbackDriver } from '../formats/registry.js';
 import { openImage } from '../formats/open.js';
-import { openPipe } from '../formats/open-pipe.js';
+import { openPipe } from '../formats/open.js';
 import { sameFile } from '../stream/file-identity.js';
 import type { FormatDriver, ImageReader, ImageWriter } from '../formats/types.js';
 import { AtomicOutput } from '../stream/atomic.js';
@@ -84,7 +84,7 @@ export function outputDriverFor(output: string, format: string | undefined): For
 // Device and inode, not paths: a hard link to a backing file is that file.
 export { sameFile };
 
-/** Standard input, read from the pipe or spooled first as its format needs (formats/open-pipe.ts). */
+/** Standard input, read from the pipe or spooled first as its format needs (formats/open.ts, openPipe). */
 async function openStdin(opts: ConvertOptions): Promise<ImageReader> {
   if (opts.existing) throw new UsageError('-n converts from an image file; standard input is read only when creating the output');
   return openPipe(new StreamSource(process.stdin), { format: opts.sourceFormat, disk: opts.disk, allowOutside: opts.allowOutside, parallelism: opts.parallelism });

@@ -8,10 +8,14 @@ import { fileKey } from '../stream/file-identity.js';
 import { openedInside } from './shared/paths.js';
 import { retryingSource, type RetryPolicy } from '../stream/retry.js';
 import { byName } from './registry.js';
-import { detectBytes, detectSource, readProbeInput } from './detect.js';
+import { detectBytes, detectSource, probeWith, readProbeInput } from './detect.js';
 import { refuseUrl } from './shared/url.js';
 import { openOvaDisk } from '../ova/open-disk.js';
-import type { FormatDriver, ImageReader, OpenContext } from './types.js';
+import { openOvaPipe } from '../ova/pipe.js';
+import { looksLikeOva } from '../ova/ova.js';
+import type { DiskOpeners } from '../ova/openers.js';
+import { spoolToTempFile } from '../stream/spool.js';
+import type { FormatDriver, ImageReader, OpenContext, ProbeInput } from './types.js';
 
 /** Deeper chains than this are refused: real chains are a handful of snapshots deep, loops are endless. */
 export const MAX_CHAIN_DEPTH = 64;
@@ -120,7 +124,7 @@ export async function openImage(path: string, opts: OpenOptions = {}): Promise<I
   try {
     // An OVA is not a disk format but a tar of disks: each is a byte range of it (src/ova/).
     if (!opts.format || opts.format === 'ova') {
-      const ova = await openOvaDisk(source, opts.disk, opts.format === 'ova');
+      const ova = await openOvaDisk(source, opts.disk, diskOpeners, opts.format === 'ova');
       if (ova) return ova;
     }
     return await openWithDriver(source, opts.format, rootContext(opts.name ?? path, path, opts));
@@ -134,3 +138,42 @@ export async function openImage(path: string, opts: OpenOptions = {}): Promise<I
 export async function openSource(source: ByteSource, opts: OpenOptions = {}): Promise<ImageReader> {
   return openWithDriver(source, opts.format, rootContext(opts.name ?? source.name, undefined, opts));
 }
+
+/**
+ * openPipe:
+ * Opening an image that arrives on a pipe. A format its driver can read in one forward pass
+ * (capabilities.streamRead, and streamReadable for the subformat its probe sees) is read from the
+ * pipe itself. Any other is spooled to a sparse temporary file first (stream/spool.ts) and opened
+ * from there. Unless the format was named, the spooled file is detected again: a pipe shows the
+ * probes only its head, while the spooled file also has a tail, and a format whose mark is at the
+ * end (a fixed VHD is raw data followed by a footer) would otherwise pass for raw, its footer for
+ * data.
+ */
+
+/** Whether the image the pipe's head shows can be read from the pipe itself. */
+function readableInOnePass(driver: FormatDriver, head: ProbeInput): boolean {
+  if (!driver.capabilities.streamRead) return false;
+  if (!driver.streamReadable) return true;
+  const probed = probeWith(driver, head);
+  return probed !== null && driver.streamReadable(probed);
+}
+
+export async function openPipe(pipe: ByteSource, opts: OpenOptions = {}): Promise<ImageReader> {
+  const named = opts.format !== undefined ? byName(opts.format) : undefined;
+  const head = await readProbeInput(pipe);
+  // A tar of a VM's files: its disk is a byte range of the pipe (src/ova/pipe.ts).
+  if ((!named || named.name === 'ova') && looksLikeOva(head.head)) return openOvaPipe(pipe, opts.disk, diskOpeners);
+  const seen = named ?? detectBytes(head).driver;
+  if (readableInOnePass(seen, head)) return openSource(pipe, { ...opts, format: seen.name });
+  const spooled = await spoolToTempFile(pipe);
+  try {
+    const driver = named ?? (await detectSource(spooled)).driver;
+    return await openSource(spooled, { ...opts, format: driver.name });
+  } catch (e) {
+    await spooled.close();
+    throw e;
+  }
+}
+
+/** How a disk inside an OVA is opened: by the same openers as any other image. */
+export const diskOpeners: DiskOpeners = { openSource: (s, o) => openSource(s, o), openPipe: (s, o) => openPipe(s, o) };

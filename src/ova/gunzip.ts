@@ -1,7 +1,7 @@
 /**
  * An `ovf:compression="gzip"` member can only be inflated forward, so it is read like a pipe:
  * its stored bytes (one member or its chunks) feed a gunzip stream, and the result is opened the
- * way a piped image is (formats/open-pipe.ts): in one pass where the format allows
+ * way a piped image is (formats/open.ts, openPipe): in one pass where the format allows
  * (streamOptimized VMDK), else spooled to a temporary file first.
  */
 import { PassThrough, Readable } from 'node:stream';

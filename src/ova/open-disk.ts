@@ -3,12 +3,13 @@ import { UsageError } from '../errors.js';
 import type { ByteSource } from '../stream/source.js';
 import type { ImageReader } from '../formats/types.js';
 import { looksLikeOva, Ova } from './ova.js';
+import type { DiskOpeners } from './openers.js';
 
 /**
  * The disk `disk` of the OVA in `source`, or undefined when the source is not an OVA (unless
  * `required`). The reader's close() releases the OVA's file too.
  */
-export async function openOvaDisk(source: ByteSource, disk: string | undefined, required = false): Promise<ImageReader | undefined> {
+export async function openOvaDisk(source: ByteSource, disk: string | undefined, openers: DiskOpeners, required = false): Promise<ImageReader | undefined> {
   if (!source.seekable) return undefined;
   const head = await source.readUpTo(0, 4096);
   if (!looksLikeOva(head)) {
@@ -17,7 +18,7 @@ export async function openOvaDisk(source: ByteSource, disk: string | undefined, 
   }
   const ova = await Ova.fromSource(source);
   // The manifest is checked before a disk is read: one extra pass over its stored (compressed) bytes.
-  const reader = await ova.openDisk(disk, { verify: true });
+  const reader = await ova.openDisk(disk, openers, { verify: true });
   return closingBoth(reader, () => ova.close());
 }
 

@@ -5,8 +5,7 @@
 import { createHash } from 'node:crypto';
 import { CorruptImageError, GuestkitError, UnsupportedFeatureError, UsageError } from '../errors.js';
 import { FileSource, type ByteSource } from '../stream/source.js';
-import { openSource } from '../formats/open.js';
-import { openPipe } from '../formats/open-pipe.js';
+import type { DiskOpeners } from './openers.js';
 import { gunzipped } from './gunzip.js';
 import type { ImageReader } from '../formats/types.js';
 import { listTar, type TarMember } from './tar.js';
@@ -171,13 +170,13 @@ export class Ova {
   }
 
   /** Opens a disk with the format its OVF names (or detected), as a byte range of the OVA. */
-  async openDisk(sel: number | string | undefined, opts: { verify?: boolean } = {}): Promise<ImageReader> {
+  async openDisk(sel: number | string | undefined, openers: DiskOpeners, opts: { verify?: boolean } = {}): Promise<ImageReader> {
     const d = this.disk(sel);
     const src = this.diskSource(d);
     if (opts.verify) for (const n of d.members) await this.verifyMember(n);
     try {
-      if (d.compression === 'gzip') return await openPipe(gunzipped(src, src.size ?? 0, src.name), { format: d.format });
-      return await openSource(src, { format: d.format });
+      if (d.compression === 'gzip') return await openers.openPipe(gunzipped(src, src.size ?? 0, src.name), { format: d.format });
+      return await openers.openSource(src, { format: d.format });
     } catch (e) {
       if (e instanceof GuestkitError && !(e instanceof UsageError)) {
         throw new CorruptImageError(`disk ${d.id} (${d.members.join(', ')}) is not a readable ${d.format ?? 'disk'} image: ${e.detail}`, { file: this.info.file, field: d.id, cause: e });

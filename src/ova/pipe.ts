@@ -6,8 +6,7 @@
  * bytes twice.
  */
 import { UnsupportedFeatureError, UsageError } from '../errors.js';
-import { openSource } from '../formats/open.js';
-import { openPipe } from '../formats/open-pipe.js';
+import type { DiskOpeners } from './openers.js';
 import { gunzipped } from './gunzip.js';
 import { byName } from '../formats/registry.js';
 import { probeWith } from '../formats/detect.js';
@@ -21,7 +20,7 @@ const decoder = new TextDecoder();
 /** As much of a member as detection looks at (formats/detect.ts reads a 64 KiB head). */
 const HEAD_BYTES = 64 * 1024;
 
-export async function openOvaPipe(pipe: ByteSource, disk: string | undefined): Promise<ImageReader> {
+export async function openOvaPipe(pipe: ByteSource, disk: string | undefined, openers: DiskOpeners): Promise<ImageReader> {
   const file = pipe.name;
   let ovf: OvfModel | undefined;
   let href: string | undefined;
@@ -48,8 +47,8 @@ export async function openOvaPipe(pipe: ByteSource, disk: string | undefined): P
     }
     if (m.name === href || (!ovf && /\.(vmdk|vhd|vdi|qcow2|img|raw)$/i.test(m.name))) {
       if (!ovf) throw new UnsupportedFeatureError(`disk ${m.name} comes before the OVF descriptor: a pipe cannot go back; save the OVA to a file`, { file, offset: m.header });
-      // Inflated forward and opened as a piped image is: in one pass, or spooled (formats/open-pipe.ts).
-      if (gzip) return openPipe(gunzipped(new RangeSource(pipe, m.offset, m.size, `${file}:${m.name}`), m.size, `${file}:${m.name}`), { format: want!.format });
+      // Inflated forward and opened as a piped image is: in one pass, or spooled (formats/open.ts, openPipe).
+      if (gzip) return openers.openPipe(gunzipped(new RangeSource(pipe, m.offset, m.size, `${file}:${m.name}`), m.size, `${file}:${m.name}`), { format: want!.format });
       const src = await HeadKept.open(new RangeSource(pipe, m.offset, m.size, `${file}:${m.name}`));
       const driver = byName(want!.format ?? 'raw');
       const head = { head: src.head, tail: new Uint8Array(0), size: m.size };
@@ -57,7 +56,7 @@ export async function openOvaPipe(pipe: ByteSource, disk: string | undefined): P
       if (!driver.capabilities.streamRead || (driver.streamReadable && (!probed || !driver.streamReadable(probed)))) {
         throw new UnsupportedFeatureError(`disk ${want!.id} (${m.name}) is a ${driver.name}${probed?.subformat ? ` ${probed.subformat}` : ''} image, which cannot be read in one pass from a pipe; save the OVA to a file`, { file, offset: m.offset });
       }
-      return openSource(src, { format: driver.name });
+      return openers.openSource(src, { format: driver.name });
     }
   }
   if (!ovf) throw new UnsupportedFeatureError('the OVA on the pipe has no OVF descriptor', { file });

@@ -1,3 +1,4 @@
+import { diskOpeners } from '../../src/formats/open.js';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -44,7 +45,7 @@ describe('OVA: VMware-style export made with GNU tar and qemu-img', () => {
         ]);
         if (name === 'web01-chunked.ova') expect(disks[0]!.members).toHaveLength(3);
         for (const [i, want] of [[0, 'web01-disk1.raw'], [1, 'web01-disk2.raw']] as const) {
-          const r = await ova.openDisk(i, { verify: true });
+          const r = await ova.openDisk(i, diskOpeners, { verify: true });
           try {
             expect(r.format).toBe('vmdk');
             expect(await sha256Of(r)).toBe(ORACLE.get(want));
@@ -72,8 +73,8 @@ describe('OVA: VMware-style export made with GNU tar and qemu-img', () => {
   it('a manifest mismatch fails the disk it concerns, naming it, and not the other', async () => {
     const ova = await Ova.open(fx('web01-badmf.ova'));
     try {
-      await expect(ova.openDisk(1, { verify: true })).rejects.toThrow(/SHA256 mismatch for web01-disk2\.vmdk/);
-      const r = await ova.openDisk(0, { verify: true });
+      await expect(ova.openDisk(1, diskOpeners, { verify: true })).rejects.toThrow(/SHA256 mismatch for web01-disk2\.vmdk/);
+      const r = await ova.openDisk(0, diskOpeners, { verify: true });
       await r.close();
     } finally {
       await ova.close();
@@ -99,7 +100,7 @@ describe('OVA: VMware-style export made with GNU tar and qemu-img', () => {
     try {
       expect(ova.info.certificate).toBe('web01.cert');
       expect(ova.info.disks[1]!.members).toEqual([]);
-      await expect(ova.openDisk('vmdisk2')).rejects.toThrow(/disk vmdisk2: its file web01-disk2\.vmdk is not in the OVA/);
+      await expect(ova.openDisk('vmdisk2', diskOpeners)).rejects.toThrow(/disk vmdisk2: its file web01-disk2\.vmdk is not in the OVA/);
     } finally {
       await ova.close();
     }
@@ -118,7 +119,7 @@ describe('OVA: real VirtualBox export (openstack/glance test data)', () => {
       expect(vm).toMatchObject({ id: 'testserver', name: 'testserver', osId: '94', osType: 'Ubuntu_64', cpus: 1, memory: 512 * 2 ** 20, firmware: 'bios' });
       expect(vm.nics).toEqual([{ name: "Ethernet adapter on 'NAT'", network: 'NAT', type: 'E1000', mac: undefined }]);
       expect(ova.info.disks).toMatchObject([{ id: 'vmdisk2', capacity: 8589934592, format: 'vmdk', subformat: 'streamOptimized', controllerKind: 'sata', unit: 0, storedSize: 4 }]);
-      const err = await ova.openDisk(undefined).catch((e: unknown) => e);
+      const err = await ova.openDisk(undefined, diskOpeners).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(CorruptImageError);
       expect((err as GuestkitError).message).toMatch(/disk vmdisk2 \(testserver-disk1\.vmdk\) is not a readable vmdk image/);
     } finally {
@@ -137,7 +138,7 @@ describeOracle('OVA disks against qemu-img on the extracted members (live)', () 
     for (const d of ova.info.disks) {
       execFileSync(QEMU_IMG!, ['convert', '-f', 'vmdk', '-O', 'raw', join(dir, d.members[0]!), join(dir, `${d.id}.raw`)]);
       const want = createHash('sha256').update(readFileSync(join(dir, `${d.id}.raw`))).digest('hex');
-      const r = await ova.openDisk(d.index);
+      const r = await ova.openDisk(d.index, diskOpeners);
       expect(await sha256Of(r)).toBe(want);
       await r.close();
     }
@@ -151,7 +152,7 @@ describe('OVA: ovf:compression="gzip" members', () => {
     try {
       expect(ova.info.disks.map((d) => d.compression)).toEqual(['gzip', 'gzip']);
       for (const [i, want] of [[0, 'web01-disk1.raw'], [1, 'web01-disk2.raw']] as const) {
-        const r = await ova.openDisk(i, { verify: true });
+        const r = await ova.openDisk(i, diskOpeners, { verify: true });
         try {
           expect(await sha256Of(r)).toBe(ORACLE.get(want));
         } finally {
@@ -175,7 +176,7 @@ describe('OVA: ovf:compression="gzip" members', () => {
     bytes.fill(0xff, member.offset + 20, member.offset + 60);
     const ova = await Ova.fromSource(new BufferSource(bytes, 'bad-gzip.ova'));
     const err = await (async () => {
-      const r = await ova.openDisk(0);
+      const r = await ova.openDisk(0, diskOpeners);
       await sha256Of(r);
     })().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(GuestkitError);
