@@ -9,7 +9,7 @@ import { rootContext } from '../../src/formats/open.js';
 import { RawReader } from '../../src/formats/raw/reader.js';
 import type { Extent, ImageReader } from '../../src/formats/types.js';
 import { vmdkDriver } from '../../src/formats/vmdk/driver.js';
-import { LOOKAHEAD_BYTES } from '../../src/formats/vmdk/stream-reader.js';
+import { LOOKAHEAD_BYTES } from '../../src/formats/vmdk/stream-optimized-reader.js';
 import { copyImage } from '../../src/stream/copy.js';
 import { BufferSink } from '../../src/stream/sink.js';
 import { BufferSource, StreamSource } from '../../src/stream/source.js';

@@ -8,7 +8,7 @@ import { qcow2OptionsSchema, recreateQcow2Options, resolveConfig } from './optio
 import { probeQcow2 } from './probe.js';
 import { openQcow2 } from './reader.js';
 import { resizeQcow2 } from './resize.js';
-import { Qcow2StreamWriter } from './stream-writer.js';
+import { Qcow2StreamWriter } from './pipe-writer.js';
 import { Qcow2Writer } from './writer.js';
 
 export const qcow2Driver: FormatDriver = {

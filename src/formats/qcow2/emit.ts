@@ -1,5 +1,5 @@
 /**
- * Metadata encoders shared by the two writers (writer.ts for files, stream-writer.ts for pipes):
+ * Metadata encoders shared by the two writers (writer.ts for files, pipe-writer.ts for pipes):
  * the header fields a configuration implies, L1 entries and refcount blocks.
  */
 import type { HeaderSpec } from './header-write.js';

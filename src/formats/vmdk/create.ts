@@ -16,7 +16,7 @@ import { vmdkOptions, type Subformat, type VmdkOptions } from './options.js';
 import { ExtentSetWriter, FlatExtentWriter, type PlannedExtent } from './writer-extents.js';
 import { planSparseExtent, SparseExtentWriter } from './writer-sparse.js';
 import { openVmdk } from './open-disk.js';
-import { StreamOptimizedWriter } from './writer-stream.js';
+import { StreamOptimizedWriter } from './writer-stream-optimized.js';
 import { OverlayWriter } from '../shared/overlay-writer.js';
 
 /** What qemu-img writes when not told otherwise. */

@@ -1,7 +1,7 @@
 /**
  * Opening a VMDK disk by what its first bytes are (docs/FORMATS.md §3.1):
  * - "KDMV": a hosted sparse extent that is the whole disk (monolithicSparse, streamOptimized),
- *   its descriptor embedded; from a pipe, only a stream-optimized one can be read (stream-reader.ts);
+ *   its descriptor embedded; from a pipe, only a stream-optimized one can be read (stream-optimized-reader.ts);
  * - "COWD": an ESX sparse delta opened on its own;
  * - text: a descriptor naming extent files (flat, split, vmfs, vmfsSparse, mixes).
  * Extent and parent names are untrusted: they are resolved against the descriptor's folder and
@@ -21,7 +21,7 @@ import { COWD_MAGIC_LE, MAX_DESCRIPTOR_BYTES, SECTOR, SPARSE_MAGIC_LE } from './
 import { looksLikeDescriptor } from './probe.js';
 import { CidCheckedParent, VmdkReader, type DiskPart } from './reader.js';
 import { openSparseExtent, readSparseHeader } from './sparse.js';
-import { openStreamReader } from './stream-reader.js';
+import { openStreamReader } from './stream-optimized-reader.js';
 
 /**
  * More extents than this are refused: each is an open file. A twoGbMaxExtentSparse disk of 8 TiB

@@ -6,7 +6,7 @@
  * map. Markers are read forward from the header's overHead; compressed grains wait in a queue until
  * a read asks for them; GT, GD and footer metadata is skipped (the footer is checked).
  *
- * A pipe that closes early must not pass for a stream's end: see stream-end.ts for what ends a
+ * A pipe that closes early must not pass for a stream's end: see stream-optimized-end.ts for what ends a
  * stream. Reading the last byte of the disk (read() or extents()) reads on to that end.
  *
  * Memory stays bounded: read() consumes the queue in increasing order and drops what lies behind;
@@ -37,7 +37,7 @@ import {
   tableSectors,
 } from './layout.js';
 import { checkSparseHeader, type SparseGeometry } from './sparse.js';
-import { lastListedGrain } from './stream-end.js';
+import { lastListedGrain } from './stream-optimized-end.js';
 
 /** Compressed bytes extents() may hold while looking for the next hole. */
 export const LOOKAHEAD_BYTES = 32 * 1024 * 1024;
@@ -106,7 +106,7 @@ export class VmdkStreamReader implements ImageReader {
     private readonly g: SparseGeometry,
     private readonly descriptor: Descriptor | undefined,
     private readonly file: string,
-    /** Where the header region's tables put the last grain (stream-end.ts); undefined: the stream needs its end marker. */
+    /** Where the header region's tables put the last grain (stream-optimized-end.ts); undefined: the stream needs its end marker. */
     private readonly lastGrainAt?: number,
   ) {
     this.virtualSize = g.capacitySectors * SECTOR;
