@@ -9,7 +9,9 @@ import type { FormatDriver } from '../../src/formats/types.js';
 const MiB = 1024 * 1024;
 const SIZES_BY_OPTION: Record<string, number[]> = {
   cluster_size: [512, 4096, 65536, 2 * MiB],
-  block_size: [4096, 65536, 2 * MiB],
+  // Valid for some formats only (VHDX takes 1–256 MiB): refusals are part of what is tested.
+  block_size: [4096, 65536, MiB, 2 * MiB, 8 * MiB],
+  log_size: [MiB, 2 * MiB],
   refcount_bits: [1, 2, 8, 16, 64],
 };
 
