@@ -7,9 +7,10 @@ import { UnsupportedFeatureError } from '../../errors.js';
 import { identify } from '../probe.js';
 import type { BlockView } from '../view.js';
 import { extDriver } from './ext/index.js';
+import { fatDriver } from './fat/index.js';
 import type { FileSystem, FsDriver } from './types.js';
 
-export const FS_DRIVERS: readonly FsDriver[] = [extDriver];
+export const FS_DRIVERS: readonly FsDriver[] = [extDriver, fatDriver];
 
 export function driverFor(type: string): FsDriver | undefined {
   return FS_DRIVERS.find((d) => d.types.includes(type));

@@ -114,3 +114,40 @@ export function fsFixtureAs(name: string, format: string, ext: string, dir: stri
   execFileSync(QEMU_IMG ?? 'qemu-img', ['convert', '-f', 'qcow2', '-O', format, ...opts, join(FS_FIXTURES, `${name}.qcow2`), out], { stdio: 'ignore' });
   return out;
 }
+
+const MTOOLS_ENV = { ...process.env, MTOOLS_SKIP_CHECK: '1', TZ: 'UTC' };
+
+/** `mdir -b -/`: every path below the root, directories with a trailing slash, as mtools names them. */
+export function mdirPaths(image: string): string[] {
+  const out = execFileSync('mdir', ['-b', '-/', '-i', image, '::'], { encoding: 'utf8', env: MTOOLS_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+  return out.split('\n').filter((l) => l.startsWith('::/')).map((l) => l.slice(2));
+}
+
+export interface MdirEntry {
+  name: string;
+  directory: boolean;
+  size: number;
+  /** YYYY-MM-DD HH:MM as stored. */
+  mtime: string;
+}
+
+/** `mdir -a ::DIR`: one directory's entries (long name when there is one). */
+export function mdir(image: string, dir: string): MdirEntry[] {
+  const out = execFileSync('mdir', ['-a', '-i', image, `::${dir}`], { encoding: 'utf8', env: MTOOLS_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+  const entries: MdirEntry[] = [];
+  for (const line of out.split('\n')) {
+    const m = /^(.{8}) (.{3}) +(<DIR>|\d+) +(\d{4}-\d\d-\d\d) +(\d+):(\d\d)(?: {1,2}(.*))?$/.exec(line);
+    if (!m) continue;
+    const base = m[1].trimEnd();
+    const ext = m[2].trimEnd();
+    if (base === '.' || base === '..') continue;
+    const name = m[7] && m[7].trim() !== '' ? m[7] : ext ? `${base}.${ext}` : base;
+    entries.push({ name, directory: m[3] === '<DIR>', size: m[3] === '<DIR>' ? 0 : +m[3], mtime: `${m[4]} ${m[5].padStart(2, '0')}:${m[6]}` });
+  }
+  return entries;
+}
+
+/** `mtype -i IMG ::PATH`: the file's bytes. */
+export function mtype(image: string, path: string): Buffer {
+  return execFileSync('mtype', ['-i', image, `::${path}`], { env: MTOOLS_ENV, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 28 });
+}
