@@ -70,6 +70,12 @@ export class ExtVolume implements FsVolume<ExtInode> {
     });
   }
 
+  /** Byte offset of inode `ino` on the device. */
+  async inodeOffset(ino: number): Promise<number> {
+    const group = Math.floor((ino - 1) / this.geo.inodesPerGroup);
+    return (await this.inodeTable(group)) * this.geo.blockSize + ((ino - 1) % this.geo.inodesPerGroup) * this.geo.inodeSize;
+  }
+
   inode(ino: number): Promise<ExtInode> {
     if (!Number.isInteger(ino) || ino < 1 || ino > this.geo.inodesCount) {
       return Promise.reject(new CorruptImageError(`inode number ${ino} is outside 1..${this.geo.inodesCount}`, { file: this.device, field: 'inode' }));
