@@ -6,6 +6,7 @@ import { openImage } from '../../../src/formats/open.js';
 import { mountView } from '../../../src/guest/fs/registry.js';
 import type { FileSystem, Stat } from '../../../src/guest/fs/types.js';
 import { DiskView } from '../../../src/guest/view.js';
+import { realWorld } from '../../helpers/real-world.js';
 import { workDir } from '../../helpers/work.js';
 import { SOURCE_FORMATS } from '../oracles.js';
 import { debugfsBatch, describeDebugfs, fsFixtureAs, dq, parseDebugfsLs, parseDebugfsStat } from './oracles.js';
@@ -47,7 +48,12 @@ async function compareWithDebugfs(raw: string, nodes: WalkedNode[], contents: Ma
   const lsOut = debugfsBatch(raw, dirs.map((n) => `ls -l ${dq(n.path)}`), dir);
   dirs.forEach((n, i) => {
     const theirs = parseDebugfsLs(lsOut[i]).filter((e) => e.name !== '.' && e.name !== '..');
-    expect(n.entries!.map((e) => [e.name, e.ino]), n.path).toEqual(theirs.map((e) => [e.name, e.ino]));
+    const byPath = new Map(nodes.map((x) => [x.path, x.stat]));
+    const mine = n.entries!.map((e) => {
+      const st = byPath.get(n.path === '/' ? `/${e.name}` : `${n.path}/${e.name}`)!;
+      return { ino: e.ino, mode: st.mode, uid: st.uid, gid: st.gid, size: st.size, name: e.name };
+    });
+    expect(mine, n.path).toEqual(theirs);
   });
   const stats = debugfsBatch(raw, nodes.map((n) => `stat ${dq(n.path)}`), dir);
   nodes.forEach((n, i) => {
@@ -88,7 +94,7 @@ async function contentsOf(fs: FileSystem, nodes: WalkedNode[]): Promise<Map<stri
   for (const n of nodes) {
     if (n.stat.type === 'file') {
       const h = createHash('sha256');
-      for await (const chunk of fs.createReadStream(n.path, { chunkSize: 65536 + 17 })) h.update(chunk);
+      for await (const chunk of fs.createReadStream(n.path, { chunkSize: (1 << 20) + 17 })) h.update(chunk);
       m.set(n.path, h.digest('hex'));
     } else if (n.stat.type === 'symlink') {
       m.set(n.path, sha(new TextEncoder().encode(await fs.readlink(n.path))));
@@ -118,5 +124,22 @@ describeDebugfs('ext2/3/4 files, listings and stats agree with debugfs', () => {
         expect(again, format).toEqual(base);
       }
     }, 120_000);
+  }
+});
+
+describeDebugfs('the real-world ext2 samples list exactly as debugfs lists them', () => {
+  const dir = workDir('guest-fs-ext-real');
+  for (const name of ['ext2-fs.qcow2', 'ext2-fs.vmdk']) {
+    it(name, async () => {
+      const raw = join(dir, `${name}.raw`);
+      execFileSync('qemu-img', ['convert', '-O', 'raw', realWorld(name), raw], { stdio: 'ignore' });
+      await withFs(realWorld(name), async (fs) => {
+        expect(fs.type).toBe('ext2');
+        const nodes = await walk(fs);
+        expect(nodes.map((n) => n.path)).toContain('/passwords.txt');
+        await compareWithDebugfs(raw, nodes, await contentsOf(fs, nodes), dir);
+        expect(fs.warnings).toEqual([]);
+      });
+    });
   }
 });
