@@ -44,3 +44,4 @@ export { mapImage, type MapEntry } from './api/map.js';
 export { imageInfoChain } from './api/info.js';
 export { measure, CountingSink, type MeasureOptions, type MeasureResult } from './api/measure.js';
 export { resize, parseResizeSize, type ResizeImageOptions, type ResizeResult, type ResizeTarget } from './api/resize.js';
+export * from './guest/index.js';

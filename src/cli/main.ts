@@ -173,6 +173,30 @@ export function buildProgram(): Command {
     )
     .action(async (image, size, opts) => (await import('./resize.js')).run(image, size, opts));
 
+  program
+    .command('filesystems')
+    .description('list the filesystems, partitions, block devices and LVM of a machine\'s disk images, as virt-filesystems does')
+    .argument('<images...>', 'disk images of one machine: /dev/sda, /dev/sdb, … in this order')
+    .option('--all', 'everything: filesystems (swap and unknown too), LVs, VGs, PVs, partitions, block devices')
+    .option('--filesystems', 'filesystems (the default)')
+    .option('--extra', 'filesystems including swap and unknown')
+    .option('--partitions', 'partitions')
+    .option('--block-devices', 'block devices')
+    .option('--lvs, --logical-volumes', 'LVM logical volumes')
+    .option('--vgs, --volume-groups', 'LVM volume groups')
+    .option('--pvs, --physical-volumes', 'LVM physical volumes')
+    .option('-l, --long', 'type, label, size, parent columns, with a title row')
+    .option('--uuid', 'a UUID column (with --long)')
+    .option('--no-title', 'no title row in --long mode')
+    .option('--csv', 'comma-separated values')
+    .option('-h, --human-readable', 'sizes as 1.0G, 512M')
+    .option('-f, --format <fmt>', 'image format (detected when omitted)')
+    .option('--json', 'same as --output json')
+    .option('--output <fmt>', 'human or json (a list of {name, type, vfs, label, mbr, size, parent, uuid})', 'human')
+    .option('--allow-outside', 'follow backing/extent paths outside the image folder')
+    .addHelpText('after', '\nExamples:\n  guestkit filesystems disk.qcow2\n  guestkit filesystems --all --long --uuid disk1.vmdk disk2.vmdk\n  guestkit filesystems --all --output json disk.vhd')
+    .action(async (images, opts) => (await import('./filesystems.js')).run(images, opts));
+
   registerPipelineCommand(program);
 
   return program;

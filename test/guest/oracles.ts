@@ -13,10 +13,12 @@ function has(cmd: string): boolean {
 }
 export const HAS_SFDISK = has('sfdisk');
 export const HAS_BLKID = has('blkid');
+export const HAS_E2FSCK = has('e2fsck');
 export const HAS_QEMU_IMG = Boolean(QEMU_IMG);
 
 export const describeSfdisk = (name: string, fn: () => void): void => describeWithTool('sfdisk (util-linux fdisk)', HAS_SFDISK && HAS_QEMU_IMG, name, fn);
 export const describeBlkid = (name: string, fn: () => void): void => describeWithTool('blkid (util-linux)', HAS_BLKID && HAS_QEMU_IMG, name, fn);
+export const describeE2fsck = (name: string, fn: () => void): void => describeWithTool('e2fsck (e2fsprogs)', HAS_E2FSCK && HAS_QEMU_IMG, name, fn);
 export const describeQemu = (name: string, fn: () => void): void => describeWithTool('qemu-img', HAS_QEMU_IMG, name, fn);
 
 /** The source formats every fixture is checked in: qemu-img's names and the extension. */

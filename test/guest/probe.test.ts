@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { openImage } from '../../src/formats/open.js';
 import { DiskView, BufferView, RangeView } from '../../src/guest/view.js';
 import { blkidKeys, identify } from '../../src/guest/probe.js';
@@ -95,3 +96,43 @@ describe('type-only probes on synthetic headers', () => {
   });
 });
 
+
+describeBlkid('vfat labels: the root directory entry wins over the boot sector, as blkid decides', () => {
+  const dir = workDir('guest-fatlabel');
+  it('a label written only to the root directory (as Windows relabels)', async () => {
+    const raw = fixtureAs('fs-fatlabels', 'raw', 'raw', dir);
+    const bytes = new Uint8Array(readFileSync(raw));
+    // FAT16: the root directory follows the reserved sectors and the FATs.
+    const dv = new DataView(bytes.buffer);
+    const sector = dv.getUint16(11, true);
+    const rootStart = (dv.getUint16(14, true) + bytes[16] * dv.getUint16(22, true)) * sector;
+    let entry = -1;
+    for (let at = rootStart; at < rootStart + 512 * 32; at += 32) if (bytes[at + 11] === 0x08) { entry = at; break; }
+    expect(entry).toBeGreaterThan(0);
+    bytes.set(new TextEncoder().encode('ROOTONLY   '), entry);
+    writeFileSync(raw, bytes);
+    const oracle = blkid(raw);
+    expect([oracle.LABEL, oracle.LABEL_FATBOOT]).toEqual(['ROOTONLY', 'ROOTLBL']);
+    const id = (await identify(new BufferView(bytes)))!;
+    expect(pick(blkidKeys(id), 'vfat')).toEqual(pick(oracle, 'vfat'));
+  });
+});
+
+describe('MD RAID superblocks (synthetic: mdadm --create needs the md driver)', () => {
+  it('1.2 at 4 KiB and 0.90 at the end', async () => {
+    const b = new Uint8Array(1 << 20);
+    const dv = new DataView(b.buffer);
+    dv.setUint32(4096, 0xa92b4efc, true);
+    dv.setUint32(4096 + 4, 1, true);
+    for (let i = 0; i < 16; i++) b[4096 + 16 + i] = i;
+    b.set(new TextEncoder().encode('host:0'), 4096 + 32);
+    const id = (await identify(new BufferView(b)))!;
+    expect([id.type, id.version, id.uuid, id.label]).toEqual(['linux_raid_member', '1.2', '00010203-0405-0607-0809-0a0b0c0d0e0f', 'host:0']);
+    const c = new Uint8Array(1 << 20);
+    const at = (1 << 20) - 65536;
+    new DataView(c.buffer).setUint32(at, 0xa92b4efc, true);
+    c.set([1, 2, 3, 4], at + 20);
+    c.set(Array.from({ length: 12 }, (_, i) => 0x10 + i), at + 52);
+    expect((await identify(new BufferView(c)))).toMatchObject({ type: 'linux_raid_member', version: '0.90.0', uuid: '01020304-1011-1213-1415-161718191a1b' });
+  });
+});

@@ -22,6 +22,12 @@ export class GuestFileSystem<N> implements FileSystem {
   get caseInsensitive(): boolean {
     return this.volume.caseInsensitive;
   }
+  get caseFolding(): boolean {
+    return this.volume.caseInsensitive;
+  }
+  stream(path: string): AsyncIterable<Uint8Array> {
+    return this.createReadStream(path);
+  }
   get warnings(): readonly string[] {
     return this.volume.warnings;
   }

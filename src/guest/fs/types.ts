@@ -54,6 +54,8 @@ export interface FileSystem {
   readonly device: string;
   /** Names compare without case (FAT): lookups fold case, listings keep the stored case. */
   readonly caseInsensitive: boolean;
+  /** The same flag under the name the guest wing's first sketch of this contract gave it. */
+  readonly caseFolding: boolean;
   /** Things a reader should know that did not stop it: checksum mismatches, a journal not replayed. */
   readonly warnings: readonly string[];
   stat(path: string): Promise<Stat>;
@@ -65,6 +67,8 @@ export interface FileSystem {
   realpath(path: string): Promise<string>;
   /** The file's bytes in chunks; a hole reads as zeros. */
   createReadStream(path: string, opts?: ReadStreamOptions): AsyncIterable<Uint8Array>;
+  /** The whole file in chunks (createReadStream with its defaults), for cat and copy-out. */
+  stream(path: string): AsyncIterable<Uint8Array>;
   /** Up to `length` bytes at `offset` (fewer at the end of the file). */
   read(path: string, offset: number, length: number): Promise<Uint8Array>;
   /** The whole file, refused above `maxBytes` (default 64 MiB) so a listing tool cannot be made to hold a huge file. */
@@ -95,5 +99,8 @@ export interface FsVolume<N> {
 export interface FsDriver {
   /** blkid TYPEs this driver mounts. */
   readonly types: readonly string[];
-  mount(view: BlockView, type: string): Promise<FileSystem>;
+  mount(view: BlockView, type?: string): Promise<FileSystem>;
 }
+
+/** The driver contract under its first sketch's name. */
+export type FileSystemDriver = FsDriver;
