@@ -6,6 +6,6 @@ import { ExtVolume } from './volume.js';
 export const extDriver: FsDriver = {
   types: ['ext2', 'ext3', 'ext4', 'ext4dev'],
   async mount(view, type) {
-    return new GuestFileSystem(await ExtVolume.open(view, type ?? 'ext4'));
+    return new GuestFileSystem(await ExtVolume.open(view, type));
   },
 };

@@ -1,6 +1,7 @@
 /** An ext2/3/4 filesystem as an FsVolume: inodes by number, directories, symlinks and file data. */
 import { CorruptImageError, LimitExceededError } from '../../../errors.js';
 import { LruCache } from '../../../formats/shared/lru.js';
+import { extKind } from '../../probes/ext.js';
 import type { BlockView } from '../../view.js';
 import type { DirEntry, FsVolume, Stat } from '../types.js';
 import { mapRange, type MapContext } from './blockmap.js';
@@ -41,11 +42,12 @@ export class ExtVolume implements FsVolume<ExtInode> {
     return this.view.name;
   }
 
-  static async open(view: BlockView, type: string): Promise<ExtVolume> {
+  /** `type` is blkid's name for it; without one it is decided from the feature flags as blkid does. */
+  static async open(view: BlockView, type?: string): Promise<ExtVolume> {
     const warnings: string[] = [];
     const sb = await view.read(SUPERBLOCK_OFFSET, 1024);
     const geo = parseSuperblock(sb, view.name, view.size, warnings);
-    const vol = new ExtVolume(view, geo, type, warnings);
+    const vol = new ExtVolume(view, geo, type ?? extKind(geo.compat, geo.incompat, geo.roCompat, 0) ?? 'ext4', warnings);
     const root = await vol.root();
     if (root.stat.type !== 'directory') throw new CorruptImageError(`the root inode is a ${root.stat.type}, not a directory`, { file: view.name, field: 'inode 2' });
     return vol;
