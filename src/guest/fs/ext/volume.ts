@@ -12,8 +12,8 @@ import { descriptorLocation, INCOMPAT, parseSuperblock, SUPERBLOCK_OFFSET, type 
 /** Metadata blocks kept (indirect blocks, extent nodes, directory blocks, inode-table blocks). */
 const BLOCK_CACHE = 256;
 const INODE_CACHE = 1024;
-/** Entries one readdir returns: far above any real directory (ext4 htrees hold ~10 million only with largedir). */
-export const MAX_DIR_ENTRIES = 4_000_000;
+/** Entries one directory may hold here: above the biggest real directories (mail spools), and a bound on the memory of one readdir. */
+export const MAX_DIR_ENTRIES = 1_000_000;
 /** A directory larger than this is refused rather than walked (a corrupt i_size would make us read a whole disk). */
 export const MAX_DIR_BYTES = 2 ** 31;
 /** Blocks mapped per step when walking a directory. */

@@ -32,6 +32,8 @@ export class FatVolume implements FsVolume<FatNode> {
   readonly type = 'vfat';
   private readonly table: FatTable;
   private readonly chains = new LruCache<string, ClusterRun[]>(128);
+  /** Parsed directories by first cluster (0: the FAT12/16 root), so a walk does not re-parse a parent per child. */
+  private readonly dirs = new LruCache<number, FatDirEntry[]>(64);
   private readonly rootNode: FatNode;
 
   private constructor(
@@ -75,7 +77,11 @@ export class FatVolume implements FsVolume<FatNode> {
     return this.geo.dataOffset + (c - 2) * this.geo.clusterSize;
   }
 
-  private async entries(dir: FatNode): Promise<FatDirEntry[]> {
+  private entries(dir: FatNode): Promise<FatDirEntry[]> {
+    return this.dirs.get(dir.root ? -1 : dir.firstCluster, () => this.parseDir(dir));
+  }
+
+  private async parseDir(dir: FatNode): Promise<FatDirEntry[]> {
     const out: FatDirEntry[] = [];
     const lfn = new LfnState();
     if (dir.root && this.geo.bits !== 32) {
