@@ -193,6 +193,11 @@ export class ExtVolume implements FsVolume<ExtInode> {
     return decoder.decode(await this.readRange(node, 0, node.size));
   }
 
+  /** The mapped runs of logical blocks [first, first+count) (debugfs's `blocks`, for tests and tools). */
+  physicalRuns(node: ExtInode, first: number, count: number) {
+    return mapRange(this.map, node, first, count);
+  }
+
   async readRange(node: ExtInode, offset: number, length: number): Promise<Uint8Array> {
     const out = new Uint8Array(length);
     if (length === 0) return out;
