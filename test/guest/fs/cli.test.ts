@@ -72,6 +72,12 @@ describe('guestkit ls, cat, copy-out', () => {
     expect(guestkit(['ls', '-m', '/dev/sdz9', MBR, '/']).stderr).toMatch(/no filesystem on \/dev\/sdz9/);
   });
 
+  it('reads files of a logical volume striped over two disks', () => {
+    const r = guestkit(['cat', '-m', '/dev/guestvg/striped', join(GUEST_FIXTURES, 'lvm-a.qcow2'), join(GUEST_FIXTURES, 'lvm-b.qcow2'), '/hello.txt']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^hello from /);
+  });
+
   it('copy-out copies a tree under DEST, keeps guest symlinks as links, never overwrites or follows without --force', () => {
     const dest = workDir('guest-fs-copyout');
     const r = guestkit(['copy-out', EXT4, '/', dest]);
