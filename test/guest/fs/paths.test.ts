@@ -186,3 +186,16 @@ describeDebugfs('ext path resolution follows Linux rules inside the guest', () =
     expect(err.field).toBe('s_featureIncompat');
   });
 });
+
+describe('filesystem warnings', () => {
+  it('are said once each and bounded in number', async () => {
+    const { warn, MAX_WARNINGS } = await import('../../../src/guest/fs/warnings.js');
+    const list: string[] = [];
+    warn(list, 'a');
+    warn(list, 'a');
+    expect(list).toEqual(['a']);
+    for (let i = 0; i < 3 * MAX_WARNINGS; i++) warn(list, `w${i}`);
+    expect(list.length).toBe(MAX_WARNINGS + 1);
+    expect(list[MAX_WARNINGS]).toMatch(/more than/);
+  });
+});

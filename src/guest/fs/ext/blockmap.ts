@@ -4,6 +4,7 @@
  * mapped runs of a range; whatever is not returned is a hole and reads as zeros, as are
  * uninitialized extents (fallocated, never written).
  */
+import { warn } from '../warnings.js';
 import { CorruptImageError, LimitExceededError } from '../../../errors.js';
 import { crc32cRaw } from './crc32c.js';
 import { INODE_FLAGS, type ExtInode } from './inode.js';
@@ -105,7 +106,7 @@ function verifyTail(ctx: MapContext, inode: ExtInode, block: Uint8Array, pblk: n
   if (tail + 4 > block.length) return;
   const stored = new DataView(block.buffer, block.byteOffset + tail, 4).getUint32(0, true);
   if (crc32cRaw(inode.csumSeed, block.subarray(0, tail)) !== stored) {
-    ctx.warnings.push(`${ctx.device}: inode ${inode.ino}: extent block ${pblk} checksum mismatch (metadata_csum)`);
+    warn(ctx.warnings, `${ctx.device}: inode ${inode.ino}: extent block ${pblk} checksum mismatch (metadata_csum)`);
   }
 }
 

@@ -4,6 +4,7 @@
  * linear walk sees every name, as debugfs's `ls` does. Inline directories keep the parent inode in
  * their first 4 bytes and entries after it.
  */
+import { warn } from '../warnings.js';
 import { CorruptImageError } from '../../../errors.js';
 import type { FileType } from '../types.js';
 import { crc32cRaw } from './crc32c.js';
@@ -62,7 +63,7 @@ function verifyLeaf(buf: Uint8Array, d: DataView, ctx: DirBlockContext, where: s
   // Only leaf blocks carry the tail; htree index blocks have their own (dx_tail), checked by nobody here.
   if (t < 0 || d.getUint32(t, true) !== 0 || d.getUint16(t + 4, true) !== TAIL_SIZE || d.getUint8(t + 6) !== 0 || d.getUint8(t + 7) !== TAIL_FT) return;
   if (crc32cRaw(ctx.csumSeed!, buf.subarray(0, t)) !== d.getUint32(t + 8, true)) {
-    ctx.warnings.push(`${ctx.device}: directory inode ${ctx.ino}: ${where} checksum mismatch (metadata_csum)`);
+    warn(ctx.warnings, `${ctx.device}: directory inode ${ctx.ino}: ${where} checksum mismatch (metadata_csum)`);
   }
 }
 

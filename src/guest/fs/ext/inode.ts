@@ -1,4 +1,5 @@
 /** ext inodes (kernel Documentation/filesystems/ext4/inodes.rst): fields, times, mode, checksum. */
+import { warn } from '../warnings.js';
 import { CorruptImageError } from '../../../errors.js';
 import { bytes, struct, u16le, u32le } from '../../../formats/shared/struct.js';
 import type { FileType, Stat, Timestamp } from '../types.js';
@@ -111,5 +112,5 @@ function verifyInodeChecksum(raw: Uint8Array, ino: number, seed: number, hasHi: 
   if (hasHi) d.setUint16(0x82, 0, true);
   let crc = crc32cRaw(seed, copy);
   if (!hasHi) crc &= 0xffff;
-  if (crc >>> 0 !== stored >>> 0) warnings.push(`${device}: inode ${ino} checksum mismatch (metadata_csum): stored 0x${(stored >>> 0).toString(16)}, computed 0x${(crc >>> 0).toString(16)}`);
+  if (crc >>> 0 !== stored >>> 0) warn(warnings, `${device}: inode ${ino} checksum mismatch (metadata_csum): stored 0x${(stored >>> 0).toString(16)}, computed 0x${(crc >>> 0).toString(16)}`);
 }
