@@ -116,11 +116,14 @@ export async function runLs(args: string[], opts: GuestFileOptions): Promise<voi
     // -R: every path below, depth first and sorted, as virt-ls -R prints them (full paths).
     const walk = async (dir: string, depth: number): Promise<void> => {
       if (depth > MAX_TREE_DEPTH) throw new LimitExceededError(`${shown(dir)} is more than ${MAX_TREE_DEPTH} directories deep`, { file: fs.device, field: 'directory depth' });
-      for (const e of (await fs.readdir(dir)).sort(byName)) {
-        const p = child(dir, e.name);
-        if (opts.long) await out(longLines([await row(fs, p, shown(p))]));
-        else await out(`${shown(p)}\n`);
-        if (e.type === 'directory') await walk(p, depth + 1);
+      const entries = (await fs.readdir(dir)).sort(byName);
+      // Columns line up within each directory's entries, as ls -lR aligns them.
+      const lines = opts.long
+        ? longLines(await Promise.all(entries.map((e) => row(fs, child(dir, e.name), shown(child(dir, e.name)))))).split('\n')
+        : entries.map((e) => shown(child(dir, e.name)));
+      for (let i = 0; i < entries.length; i++) {
+        await out(`${lines[i]}\n`);
+        if (entries[i].type === 'directory') await walk(child(dir, entries[i].name), depth + 1);
       }
     };
     await walk(start, 0);

@@ -127,7 +127,14 @@ export class FatVolume implements FsVolume<FatNode> {
   async lookup(dir: FatNode, name: string): Promise<FatNode | undefined> {
     const want = name.toUpperCase();
     const e = (await this.entries(dir)).find((x) => x.name.toUpperCase() === want || x.shortName.toUpperCase() === want);
-    return e ? this.node(e) : undefined;
+    if (!e) return undefined;
+    const node = this.node(e);
+    // A directory's size is its clusters, as Linux's vfat reports it.
+    if (e.directory && e.firstCluster !== 0) {
+      const runs = await this.runs(e.firstCluster, Math.ceil(MAX_DIR_BYTES / this.geo.clusterSize), false, `directory ${e.name}`);
+      node.stat.size = runs.reduce((n, r) => n + r.count, 0) * this.geo.clusterSize;
+    }
+    return node;
   }
 
   async list(dir: FatNode): Promise<DirEntry[]> {
