@@ -15,7 +15,7 @@ import { FS_FIXTURES } from '../guest/fs/oracles.js';
 import { ALLOCATION_ALLOWANCE, CASE_TIME_LIMIT_MS, withTimeout, type Outcome } from './harness.js';
 import { PatchedView } from './guest-harness.js';
 
-export const FS_SEEDS = ['ext4', 'ext4-1k', 'ext4-nocsum', 'ext3', 'ext2', 'fat12', 'fat16', 'fat32'];
+export const FS_SEEDS = ['ext4', 'ext4-1k', 'ext4-nocsum', 'ext3', 'ext2', 'ext4-metabg', 'ext4-bigalloc', 'fat12', 'fat16', 'fat32'];
 /** Reads up to this size are metadata (blocks, sectors, FAT pieces); bigger ones are file data. */
 const METADATA_READ = 65536;
 /** A walk of a mutated tree stops after this many nodes: the property is about errors, not coverage of giant trees. */

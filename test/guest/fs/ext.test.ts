@@ -13,7 +13,7 @@ import { debugfsBatch, describeDebugfs, fsFixtureAs, dq, parseDebugfsLs, parseDe
 import { walk, type WalkedNode } from './walk.js';
 import { execFileSync } from 'node:child_process';
 
-const EXT_FIXTURES = ['ext4', 'ext4-1k', 'ext4-nocsum', 'ext3', 'ext2', 'ext4-recover'];
+const EXT_FIXTURES = ['ext4', 'ext4-1k', 'ext4-nocsum', 'ext3', 'ext2', 'ext4-metabg', 'ext4-bigalloc', 'ext4-recover'];
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 async function withFs<T>(path: string, fn: (fs: FileSystem) => Promise<T>): Promise<T> {

@@ -16,6 +16,7 @@ export const SUPERBLOCK = struct('ext superblock', 1024, {
   blocksCountLo: u32le(0x04),
   firstDataBlock: u32le(0x14),
   logBlockSize: u32le(0x18),
+  logClusterSize: u32le(0x1c),
   blocksPerGroup: u32le(0x20),
   inodesPerGroup: u32le(0x28),
   magic: u16le(0x38),
@@ -55,7 +56,7 @@ export const INCOMPAT = {
   ENCRYPT: 0x10000,
   CASEFOLD: 0x20000,
 } as const;
-export const RO_COMPAT = { HUGE_FILE: 0x8, GDT_CSUM: 0x10, METADATA_CSUM: 0x400 } as const;
+export const RO_COMPAT = { HUGE_FILE: 0x8, GDT_CSUM: 0x10, BIGALLOC: 0x200, METADATA_CSUM: 0x400 } as const;
 
 /** What this reader understands; anything else in s_feature_incompat changes how bytes are laid out, so reading on would misread. */
 const INCOMPAT_READABLE =
@@ -112,8 +113,10 @@ export function parseSuperblock(sb: Uint8Array, device: string, deviceSize: numb
   const blocksCount = s.blocksCountLo + (is64 ? s.blocksCountHi * 2 ** 32 : 0);
   inRange(blocksCount, 1, Math.floor(Number.MAX_SAFE_INTEGER / blockSize), at('blocksCountLo'));
   inRange(s.firstDataBlock, 0, blockSize === 1024 ? 1 : 0, at('firstDataBlock'));
-  // A group's bitmaps are one block each: at most 8 * blockSize blocks or inodes per group.
-  inRange(s.blocksPerGroup, 8, 8 * blockSize, at('blocksPerGroup'));
+  // A group's bitmaps are one block each: at most 8 * blockSize clusters or inodes per group; a
+  // cluster is one block unless bigalloc makes it up to 2^16 blocks (s_log_cluster_size).
+  const clusterBlocks = s.featureRoCompat & RO_COMPAT.BIGALLOC ? 2 ** inRange(s.logClusterSize - s.logBlockSize, 0, 16, at('logClusterSize')) : 1;
+  inRange(s.blocksPerGroup, 8, 8 * blockSize * clusterBlocks, at('blocksPerGroup'));
   inRange(s.inodesPerGroup, 1, 8 * blockSize, at('inodesPerGroup'));
   const inodeSize = s.revLevel === GOOD_OLD_REV ? MIN_INODE_SIZE : s.inodeSize;
   if (!isPowerOfTwo(inodeSize) || inodeSize < MIN_INODE_SIZE || inodeSize > blockSize) {
@@ -178,8 +181,10 @@ export function descriptorLocation(geo: ExtGeometry, g: number): { block: number
   const perBlock = geo.blockSize / geo.descSize;
   const index = Math.floor(g / perBlock);
   const offset = (g % perBlock) * geo.descSize;
-  if (!(geo.incompat & INCOMPAT.META_BG) || index < geo.firstMetaBg) return { block: geo.firstDataBlock + 1 + index, offset };
+  // The superblock's own block: 1 with 1 KiB blocks, even under bigalloc where s_first_data_block is 0.
+  const sbBlock = geo.blockSize === 1024 ? 1 : 0;
+  if (!(geo.incompat & INCOMPAT.META_BG) || index < geo.firstMetaBg) return { block: sbBlock + 1 + index, offset };
   const first = index * perBlock;
-  const groupStart = geo.firstDataBlock + first * geo.blocksPerGroup;
+  const groupStart = Math.max(geo.firstDataBlock + first * geo.blocksPerGroup, sbBlock);
   return { block: groupStart + (groupHasSuper(first, geo.roCompat) ? 1 : 0), offset };
 }
