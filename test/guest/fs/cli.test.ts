@@ -33,6 +33,14 @@ describe('ls -l columns', () => {
 });
 
 describe('guestkit ls, cat, copy-out', () => {
+  it('have help with examples', () => {
+    for (const cmd of ['ls', 'cat', 'copy-out']) {
+      const h = guestkit([cmd, '--help']);
+      expect(h.status, cmd).toBe(0);
+      expect(h.stdout, cmd).toMatch(/-m, --mount <dev\[:mountpoint\]>[\s\S]*Examples:/);
+    }
+  });
+
   it('ls lists a directory sorted, -l like ls -l, -R every path below', () => {
     const r = guestkit(['ls', EXT4, '/small']);
     expect(r.stderr).toBe('');
