@@ -83,3 +83,43 @@ describeMtools('FAT lookups fold case and accept 8.3 aliases', () => {
     });
   });
 });
+
+describeMtools('FAT damage is caught, not followed', () => {
+  const dir = workDir('guest-fs-fat-damage');
+  const load = async () => {
+    const { readFileSync } = await import('node:fs');
+    const { FatVolume } = await import('../../../src/guest/fs/fat/volume.js');
+    const { BufferView } = await import('../../../src/guest/view.js');
+    const bytes = new Uint8Array(readFileSync(fsFixtureAs('fat16', 'raw', 'raw', dir)));
+    const vol = await FatVolume.open(new BufferView(bytes, '/dev/sda'));
+    const boot = (await vol.lookup((await vol.lookup((await vol.lookup(await vol.root(), 'EFI'))!, 'BOOT'))!, 'BOOTX64.EFI'))!;
+    const long = (await vol.lookup(await vol.root(), 'A file with a rather long name, indeed.text'))!;
+    return { bytes, vol, boot, long, mount: () => mountView(new BufferView(bytes, '/dev/sda'), 'vfat') };
+  };
+
+  it('a FAT chain that loops back is an error naming the loop', async () => {
+    const { bytes, vol, boot, mount } = await load();
+    const c = boot.firstCluster;
+    new DataView(bytes.buffer).setUint16(vol.geo.fatOffset + 2 * (c + 1), c, true);
+    const err = await (await mount()).readFile('/EFI/BOOT/BOOTX64.EFI').catch((e) => e);
+    expect(err.message).toMatch(new RegExp(`FAT chain loops back to cluster ${c}`));
+  });
+
+  it('a chain reaching a free cluster or ending early is an error', async () => {
+    const { bytes, vol, boot, mount } = await load();
+    const d = new DataView(bytes.buffer);
+    d.setUint16(vol.geo.fatOffset + 2 * boot.firstCluster, 0, true);
+    expect((await (await mount()).readFile('/EFI/BOOT/BOOTX64.EFI').catch((e) => e)).message).toMatch(/free cluster/);
+    d.setUint16(vol.geo.fatOffset + 2 * boot.firstCluster, 0xffff, true);
+    expect((await (await mount()).readFile('/EFI/BOOT/BOOTX64.EFI').catch((e) => e)).message).toMatch(/chain ends after 1 clusters/);
+  });
+
+  it('a long name whose checksum does not match its 8.3 entry is dropped for the 8.3 name', async () => {
+    const { bytes, long, mount } = await load();
+    expect(long.entry!.shortName).toBe('AFILEW~1.TEX');
+    bytes[long.entry!.position - 32 + 13] ^= 0x01; // the checksum of the LFN part right before the 8.3 entry
+    const names = (await (await mount()).readdir('/')).map((e) => e.name);
+    expect(names).toContain('AFILEW~1.TEX');
+    expect(names).not.toContain('A file with a rather long name, indeed.text');
+  });
+});
