@@ -222,6 +222,34 @@ export function buildProgram(formats?: readonly FormatDriver[]): Command {
     .addHelpText('after', '\nExamples:\n  guestkit filesystems disk.qcow2\n  guestkit filesystems --all --long --uuid disk1.vmdk disk2.vmdk\n  guestkit filesystems --all --output json disk.vhd')
     .action(async (images, opts) => (await import('./filesystems.js')).run(images, opts));
 
+  const guestFileOptions = (c: Command): Command =>
+    c
+      .option('-m, --mount <dev[:mountpoint]>', 'mount this guest filesystem (repeatable, as guestfish -m); without it the lone filesystem is used', (v: string, prev: string[] = []) => [...prev, v])
+      .option('-f, --format <fmt>', 'image format (detected when omitted)')
+      .option('--allow-outside', 'follow backing/extent paths outside the image folder');
+  guestFileOptions(
+    program
+      .command('ls')
+      .description('list a directory inside a guest, as virt-ls does')
+      .argument('<args...>', 'IMAGE... PATH')
+      .option('-l, --long', 'long listing, as ls -l')
+      .option('-R, --recursive', 'every path below PATH'),
+  )
+    .addHelpText('after', '\nExamples:\n  guestkit ls disk.qcow2 /etc\n  guestkit ls -lR -m /dev/sda1 disk.vmdk /boot')
+    .action(async (args, opts) => (await import('./guest-files.js')).runLs(args, opts));
+  guestFileOptions(program.command('cat').description('print a file inside a guest, as virt-cat does').argument('<args...>', 'IMAGE... PATH'))
+    .addHelpText('after', '\nExamples:\n  guestkit cat disk.qcow2 /etc/os-release\n  guestkit cat -m /dev/sda2 -m /dev/sda1:/boot disk.vhd /boot/grub/grub.cfg')
+    .action(async (args, opts) => (await import('./guest-files.js')).runCat(args, opts));
+  guestFileOptions(
+    program
+      .command('copy-out')
+      .description('copy a file or directory out of a guest into a host directory, as virt-copy-out does')
+      .argument('<args...>', 'IMAGE... PATH DEST')
+      .option('--force', 'overwrite existing host files (host symlinks are replaced, never followed)'),
+  )
+    .addHelpText('after', '\nExamples:\n  guestkit copy-out disk.qcow2 /etc ./out\n\nGuest symlinks are copied as symlinks; nothing is written outside DEST.')
+    .action(async (args, opts) => (await import('./guest-files.js')).runCopyOut(args, opts));
+
   registerPipelineCommand(program);
 
   return program;

@@ -6,3 +6,4 @@ export { scanLvm, parseConfig, type LvmScan, type PhysicalVolume, type VolumeGro
 export { DiskView, RangeView, BufferView, type BlockView } from './view.js';
 export { deviceName } from './devices.js';
 export { filesystemRows, type FilesystemRow, type RowSelection } from './rows.js';
+export { mount, mountView, parseMountSpec, GuestPathError, type FileSystem, type Stat, type DirEntry } from './fs/index.js';
