@@ -56,21 +56,44 @@ export class RawReader implements ImageReader {
       if (whole && runs.length < MAX_CACHED_RUNS) runs.push(e);
       yield e;
     };
+    // Probes go from big to small: an 8 MiB probe settles a big hole at once; a window with data
+    // is halved only while one half is a hole, so the edges between holes and data are found to
+    // PROBE_UNIT, while a window dense with data costs three probes (one per 64 KiB unit made
+    // 2 GiB raw → qcow2 six times slower than reading the data outright).
+    const probe = this.probe;
+    const split = async function* (pos: number, len: number, knownData: boolean): AsyncGenerator<[number, number, boolean]> {
+      if (!knownData && (await probe.isZero(pos, len))) {
+        yield [pos, len, true];
+        return;
+      }
+      if (len <= PROBE_UNIT || !probe.working) {
+        yield [pos, len, false];
+        return;
+      }
+      const half = Math.max(PROBE_UNIT, Math.floor(len / 2 / PROBE_UNIT) * PROBE_UNIT);
+      const [a, b] = [
+        [pos, half],
+        [pos + half, len - half],
+      ] as const;
+      const aZero = await probe.isZero(a[0], a[1]);
+      const bZero = b[1] > 0 && (await probe.isZero(b[0], b[1]));
+      if (!aZero && !bZero) {
+        // Data in both halves: what holes lie inside are left to the copy engine's zero scan.
+        yield [pos, len, false];
+        return;
+      }
+      if (aZero) yield [a[0], a[1], true];
+      else yield* split(a[0], a[1], true);
+      if (b[1] > 0) {
+        if (bZero) yield [b[0], b[1], true];
+        else yield* split(b[0], b[1], true);
+      }
+    };
     let pos = from;
     while (pos < end) {
-      // A big probe settles a big hole at once; where it meets data, PROBE_UNIT steps find the edges.
       const big = Math.min(PROBE_MAX - (pos % PROBE_MAX), end - pos);
-      if (await this.probe.isZero(pos, big)) {
-        yield* emit(push(pos, big, true));
-        pos += big;
-        continue;
-      }
-      const stop = pos + big;
-      while (pos < stop) {
-        const n = Math.min(PROBE_UNIT - (pos % PROBE_UNIT), stop - pos);
-        yield* emit(push(pos, n, this.probe.working && (await this.probe.isZero(pos, n))));
-        pos += n;
-      }
+      for await (const [at, n, zero] of split(pos, big, false)) yield* emit(push(at, n, zero));
+      pos += big;
     }
     yield* emit(cur);
     if (whole && runs.length < MAX_CACHED_RUNS) this.cached = runs;
