@@ -9,7 +9,7 @@ import { MAX_SYMLINK_HOPS, splitGuestPath } from '../../../src/guest/fs/path.js'
 import type { FileSystem } from '../../../src/guest/fs/types.js';
 import { BufferView, DiskView } from '../../../src/guest/view.js';
 import { workDir } from '../../helpers/work.js';
-import { crc32cRaw } from '../../../src/guest/fs/ext/crc32c.js';
+import { crc32cRaw } from '../../../src/formats/shared/crc32c.js';
 import { describeDebugfs, fsFixtureAs } from './oracles.js';
 
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);

@@ -6,7 +6,7 @@
  */
 import { warn } from '../warnings.js';
 import { CorruptImageError, LimitExceededError } from '../../../errors.js';
-import { crc32cRaw } from './crc32c.js';
+import { crc32cRaw } from '../../../formats/shared/crc32c.js';
 import { INODE_FLAGS, type ExtInode } from './inode.js';
 import type { ExtGeometry } from './superblock.js';
 

@@ -7,7 +7,7 @@
 import { warn } from '../warnings.js';
 import { CorruptImageError } from '../../../errors.js';
 import type { FileType } from '../types.js';
-import { crc32cRaw } from './crc32c.js';
+import { crc32cRaw } from '../../../formats/shared/crc32c.js';
 
 export interface RawDirEntry {
   ino: number;

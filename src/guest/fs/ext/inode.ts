@@ -3,7 +3,7 @@ import { warn } from '../warnings.js';
 import { CorruptImageError } from '../../../errors.js';
 import { bytes, struct, u16le, u32le } from '../../../formats/shared/struct.js';
 import type { FileType, Stat, Timestamp } from '../types.js';
-import { crc32cRaw, crc32cU32 } from './crc32c.js';
+import { crc32cRaw, crc32cU32 } from '../../../formats/shared/crc32c.js';
 import { RO_COMPAT, type ExtGeometry } from './superblock.js';
 
 export const INODE = struct('ext inode', 128, {

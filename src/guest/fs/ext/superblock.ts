@@ -6,7 +6,7 @@
 import { CorruptImageError, UnsupportedFeatureError } from '../../../errors.js';
 import { inRange, isPowerOfTwo } from '../../../formats/shared/bounds.js';
 import { bytes, struct, u16le, u32le, u8 } from '../../../formats/shared/struct.js';
-import { crc32cRaw } from './crc32c.js';
+import { crc32cRaw } from '../../../formats/shared/crc32c.js';
 
 export const SUPERBLOCK_OFFSET = 1024;
 export const EXT_MAGIC = 0xef53;
